@@ -1,0 +1,155 @@
+"""create_app(settings) -> Litestar: plugins, stores, middleware, routes and error pages in small named steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from advanced_alchemy.extensions.litestar.store import SQLAlchemyStore
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import MutableScopeHeaders, State
+from litestar.di import Provide
+from litestar.logging import LoggingConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
+from litestar.stores.registry import StoreRegistry
+from litestar.template.config import TemplateConfig
+from litestar.types import Message, Scope
+
+from server import PACKAGE_DIR, i18n
+from server.assets import AssetManifest
+from server.db import make_alchemy_config
+from server.errors import exception_handlers
+from server.models import StoreItem, User
+from server.routes import auth, health, home, pwa
+from server.security import SESSION_COOKIE, CurrentUser, RequestContextMiddleware, SessionConfig, access_guard
+from server.settings import Settings, get_settings
+
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "worker-src 'self'",
+        "manifest-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+SECURITY_HEADERS = {
+    b"content-security-policy": CSP.encode(),
+    b"x-content-type-options": b"nosniff",
+    b"referrer-policy": b"same-origin",
+    b"x-frame-options": b"DENY",
+    b"permissions-policy": b"camera=(self), geolocation=(self), microphone=()",
+}
+
+
+def route_handlers() -> list[Any]:
+    return [*auth.route_handlers, *home.route_handlers, *pwa.route_handlers, *health.route_handlers]
+
+
+def make_stores(settings: Settings, alchemy: Any) -> StoreRegistry:
+    """Sessions and throttles in Redis when configured; otherwise sessions in the database, throttles in memory."""
+    stores: dict[str, Store]
+    if settings.redis_url:
+        from litestar.stores.redis import RedisStore
+
+        root = RedisStore.with_client(url=settings.redis_url)
+        stores = {"sessions": root.with_namespace("sessions"), "rate_limit": root.with_namespace("rate_limit")}
+    else:
+        stores = {
+            "sessions": SQLAlchemyStore(alchemy, model=StoreItem, namespace="sessions"),
+            "rate_limit": MemoryStore(),
+        }
+    return StoreRegistry(stores=stores)
+
+
+def make_template_config(assets: AssetManifest) -> TemplateConfig:
+    def configure(engine: JinjaTemplateEngine) -> None:
+        env = engine.engine
+        env.add_extension("jinja2.ext.i18n")
+        env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+        env.globals["static_url"] = assets.url
+        env.policies["ext.i18n.trimmed"] = True
+
+    return TemplateConfig(directory=Path(TEMPLATES_DIR), engine=JinjaTemplateEngine, engine_callback=configure)
+
+
+async def add_response_headers(message: Message, scope: Scope) -> None:
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    for name, value in SECURITY_HEADERS.items():
+        if name.decode() not in headers:
+            headers[name.decode()] = value.decode()
+    content_type = headers.get("content-type", "")
+    if content_type.startswith("text/html"):
+        # Pages differ for htmx swaps and may hold personal data: never reuse from a shared cache.
+        headers.add("vary", "HX-Request")
+        if "cache-control" not in headers:
+            headers["cache-control"] = "no-store"
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    alchemy = make_alchemy_config(settings)
+    assets = AssetManifest()
+    session_config = SessionConfig(
+        key=SESSION_COOKIE,
+        max_age=settings.session_max_age,
+        secure=settings.cookie_secure,
+        httponly=True,
+        samesite="lax",
+        exclude=["^/static/", "^/healthz$", "^/service-worker.js$", "^/manifest.webmanifest$"],
+    )
+
+    async def load_user(user_id: UUID) -> CurrentUser | None:
+        async with alchemy.get_session() as session:
+            user = await session.get(User, user_id)
+            if user is None or not user.is_active:
+                return None
+            return CurrentUser(user.id, user.username, user.display_name, user.role, user.place_id)
+
+    async def dispose_engine() -> None:
+        # Close pooled connections on shutdown (advanced-alchemy leaves an engine it did not create).
+        await alchemy.get_engine().dispose()
+
+    return Litestar(
+        route_handlers=route_handlers(),
+        on_shutdown=[dispose_engine],
+        plugins=[SQLAlchemyPlugin(config=alchemy)],
+        stores=make_stores(settings, alchemy),
+        middleware=[session_config.middleware, RequestContextMiddleware(load_user, settings.locale)],
+        guards=[access_guard],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="shanzhi_csrf",
+            header_name="x-csrftoken",
+            cookie_httponly=True,
+            cookie_secure=settings.cookie_secure,
+            cookie_samesite="lax",
+        ),
+        template_config=make_template_config(assets),
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        before_send=[add_response_headers],
+        dependencies={
+            "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
+            "assets": Provide(lambda: assets, use_cache=True, sync_to_thread=False),
+        },
+        state=State({"settings": settings, "alchemy": alchemy, "alchemy_engine": alchemy.get_engine()}),
+        openapi_config=None,
+        logging_config=LoggingConfig(log_exceptions="debug", disable_stack_trace={404, 401, 403, 405, 400}),
+        debug=settings.debug,
+    )

@@ -1,0 +1,64 @@
+"""Versioned static assets: a content hash per file for cache-busting URLs and the service worker's precache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from server import PACKAGE_DIR, PROJECT_DIR
+
+PWA_DIR = PROJECT_DIR / "pwa"
+STATIC_PREFIX = "/static"
+# Served at the root by their own routes, or not served at all.
+NOT_STATIC = {"service-worker.js", "manifest.webmanifest"}
+NOT_SERVED_SUFFIXES = {".md"}
+PRECACHED_DIRS = ("css", "js", "vendor", "icons")
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class AssetManifest:
+    root: Path = PWA_DIR
+
+    @cached_property
+    def hashes(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for path in sorted(self.root.rglob("*")):
+            rel = path.relative_to(self.root).as_posix()
+            if not path.is_file() or rel in NOT_STATIC or path.suffix in NOT_SERVED_SUFFIXES or path.name.startswith("LICENSE"):
+                continue
+            found[rel] = _digest(path.read_bytes())
+        return found
+
+    def url(self, rel: str) -> str:
+        try:
+            return f"{STATIC_PREFIX}/{rel}?v={self.hashes[rel]}"
+        except KeyError:
+            msg = f"No static asset {rel!r} under {self.root}"
+            raise LookupError(msg) from None
+
+    def precache_urls(self) -> list[str]:
+        return [self.url(rel) for rel in self.hashes if rel.split("/", 1)[0] in PRECACHED_DIRS]
+
+    @cached_property
+    def version(self) -> str:
+        """Changes whenever a static file, the worker itself or the offline page changes."""
+        parts = [json.dumps(self.hashes, sort_keys=True).encode()]
+        parts.append((self.root / "service-worker.js").read_bytes())
+        for template in ("offline.html", "base.html"):
+            parts.append((PACKAGE_DIR / "templates" / template).read_bytes())
+        return _digest(b"\0".join(parts))
+
+    def service_worker_source(self, offline_url: str) -> str:
+        source = (self.root / "service-worker.js").read_text(encoding="utf-8")
+        return (
+            source.replace("__SW_VERSION__", self.version)
+            .replace("__PRECACHE_URLS__", json.dumps(self.precache_urls()))
+            .replace("__OFFLINE_URL__", offline_url)
+        )

@@ -1,0 +1,162 @@
+"""The `shanzhi` command: serve, database migrations, demo data, users and backups."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+from pathlib import Path
+
+import click
+from advanced_alchemy.alembic.commands import AlembicCommands
+from advanced_alchemy.cli import add_migration_commands
+from sqlalchemy.engine import make_url
+
+from server.db import make_alchemy_config, session_scope
+from server.models import Role
+from server.services import accounts, demo, places
+from server.services.errors import ServiceError
+from server.settings import Settings, get_settings
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+@click.group()
+def main() -> None:
+    """善治解放路 Shanzhi: open-government and grid-service platform of Jiefanglu Subdistrict."""
+
+
+@main.command()
+@click.option("--host", envvar="HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="PORT", default=8000, type=int, show_default=True)
+@click.option("--reload", is_flag=True, help="Restart when the code changes (development).")
+def serve(host: str, port: int, reload: bool) -> None:
+    """Serve the app with uvicorn."""
+    import uvicorn
+
+    _settings()  # fail early on bad configuration, before uvicorn starts
+    click.echo(f"Shanzhi on http://{host}:{port}/")
+    uvicorn.run(
+        "server.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+@main.group(name="db")
+@click.pass_context
+def db_group(ctx: click.Context) -> None:
+    """Database migrations (Alembic, through advanced-alchemy)."""
+    ctx.ensure_object(dict)
+    ctx.obj["configs"] = [make_alchemy_config(_settings())]
+
+
+add_migration_commands(db_group)
+
+
+def upgrade_database(settings: Settings) -> None:
+    AlembicCommands(sqlalchemy_config=make_alchemy_config(settings)).upgrade("head")
+
+
+@main.command(name="demo")
+@click.option("--if-empty", is_flag=True, help="Only load into an empty database (used by `make run`).")
+def demo_command(if_empty: bool) -> None:
+    """Load the Jiefanglu demo data set. Safe to run again: it only adds what is missing."""
+
+    async def run() -> demo.DemoReport | None:
+        config = make_alchemy_config(_settings())
+        try:
+            async with session_scope(config) as session:
+                if if_empty and not await demo.database_is_empty(session):
+                    return None
+                return await demo.load_demo(session)
+        finally:
+            await config.get_engine().dispose()
+
+    report = asyncio.run(run())
+    if report is None:
+        click.echo("The database already holds data; demo data not loaded.")
+        return
+    click.echo(f"Demo data: {report.places_created} places and {report.users_created} users added.")
+    click.echo(f"Demo accounts (password for all: {demo.DEMO_PASSWORD}):")
+    for user in report.users:
+        click.echo(f"  {user.username:<14} {user.role.value:<18} {user.display_name}")
+
+
+@main.group(name="user")
+def user_group() -> None:
+    """Manage accounts."""
+
+
+@user_group.command(name="create")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]), help="The user's role.")
+@click.option("--name", "display_name", help="Name shown in the app (defaults to the username).")
+@click.option("--place", "place_code", help="Public code of the place the user works in (e.g. their grid).")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="Prompted when omitted.")
+def user_create(username: str, role: str, display_name: str | None, place_code: str | None, password: str) -> None:
+    """Create an account with a role."""
+
+    async def run() -> None:
+        config = make_alchemy_config(_settings())
+        try:
+            async with session_scope(config) as session:
+                place_id = None
+                if place_code:
+                    place = await places.get_place_by_code(session, place_code)
+                    if place is None:
+                        raise click.ClickException(f"No place has the code {place_code!r}.")
+                    place_id = place.id
+                await accounts.create_user(
+                    session,
+                    username=username,
+                    password=password,
+                    role=Role(role),
+                    display_name=display_name or username,
+                    place_id=place_id,
+                )
+        finally:
+            await config.get_engine().dispose()
+
+    try:
+        asyncio.run(run())
+    except ServiceError as exc:
+        raise click.ClickException(exc.message % exc.params if exc.params else exc.message) from exc
+    click.echo(f"Created {username} ({role}).")
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path) -> None:
+    """Write a consistent copy of the SQLite database to PATH while the app keeps running."""
+    url = make_url(_settings().database_url)
+    if not url.drivername.startswith("sqlite") or not url.database:
+        raise click.ClickException("backup copies the embedded SQLite database; for PostgreSQL use pg_dump.")
+    source_path = Path(url.database)
+    if not source_path.exists():
+        raise click.ClickException(f"No database at {source_path}.")
+    if path.exists():
+        raise click.ClickException(f"{path} exists; choose a new file name.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # SQLite's online backup API copies page by page under a read transaction: consistent even
+    # while the server writes (WAL included), unlike copying the file.
+    with sqlite3.connect(source_path) as source, sqlite3.connect(path) as target:
+        source.backup(target)
+    target_check = sqlite3.connect(path)
+    try:
+        result = target_check.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        target_check.close()
+    if result != "ok":
+        raise click.ClickException(f"The backup failed its integrity check: {result}")
+    click.echo(f"Backed up {source_path} to {path}.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

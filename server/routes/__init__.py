@@ -1,0 +1,1 @@
+"""Litestar route modules, one per area: parse, authorize, call a service, render. Never write rows here."""

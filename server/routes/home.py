@@ -1,0 +1,73 @@
+"""Landing pages: `/` sends each user to their role's home; each role's home shows what exists for it today."""
+
+from __future__ import annotations
+
+from litestar.di import NamedDependency
+from litestar import Request, get
+from litestar.handlers import HTTPRouteHandler
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.models import Place, PlaceKind, Role
+from server.security import STAFF_SIDE, public, roles
+from server.services import accounts, places
+from server.services.accounts import ROLE_LABELS
+from server.services.places import PLACE_KIND_LABELS
+from server.web import ROLE_HOME, current_user, redirect, render
+
+
+@get("/", opt=public())
+async def index(request: Request) -> Redirect:
+    user = current_user(request)
+    return redirect(ROLE_HOME[user.role] if user else "/login")
+
+
+async def _home(request: Request, db_session: AsyncSession, **extra: object) -> Template:
+    user = current_user(request)
+    assert user is not None  # the guard let a signed-in user through
+    scope_place = await db_session.get(Place, user.place_id) if user.place_id else None
+    subtree = await places.place_tree(db_session, scope_place.id) if scope_place else []
+    return render(
+        request,
+        "home/role.html",
+        role_label=ROLE_LABELS[user.role],
+        scope_place=scope_place,
+        subtree=subtree,
+        kind_labels=PLACE_KIND_LABELS,
+        PlaceKind=PlaceKind,
+        **extra,
+    )
+
+
+@get("/admin", opt=roles(Role.ADMIN))
+async def admin_home(request: Request, db_session: NamedDependency[AsyncSession]) -> Template:
+    users = await accounts.list_users(db_session)
+    return await _home(request, db_session, users=users, role_labels=ROLE_LABELS)
+
+
+def _role_home(role: Role) -> HTTPRouteHandler:
+    """A role's landing page at ROLE_HOME[role], open to that role only."""
+
+    @get(ROLE_HOME[role], opt=roles(role), name=f"home-{role.value}")
+    async def role_home(request: Request, db_session: NamedDependency[AsyncSession]) -> Template:
+        return await _home(request, db_session)
+
+    return role_home
+
+
+@get("/places", opt=roles(*STAFF_SIDE, Role.SUPERVISOR))
+async def place_list(request: Request, db_session: NamedDependency[AsyncSession]) -> Template:
+    return render(
+        request,
+        "places/tree.html",
+        tree=await places.place_tree(db_session),
+        kind_labels=PLACE_KIND_LABELS,
+    )
+
+
+route_handlers = [
+    index,
+    admin_home,
+    *(_role_home(role) for role in Role if role is not Role.ADMIN),
+    place_list,
+]

@@ -1,0 +1,90 @@
+"""The Jiefanglu demo data set (X7): the places named in the seed and one person per role. Idempotent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.models import Place, PlaceKind, Role
+from server.services import accounts, places
+
+DEMO_PASSWORD = "jiefanglu"
+
+# (kind, name, parent name, address). Communities and grid names are ours; the compounds, the
+# park and the office building are the ones the seed document names.
+DEMO_PLACES: list[tuple[PlaceKind, str, str | None, str | None]] = [
+    (PlaceKind.SUBDISTRICT, "解放路街道", None, "济南市历下区解放路"),
+    (PlaceKind.COMMUNITY, "东舍坊社区", "解放路街道", None),
+    (PlaceKind.COMMUNITY, "文华园社区", "解放路街道", None),
+    (PlaceKind.GRID, "东舍坊第一网格", "东舍坊社区", None),
+    (PlaceKind.GRID, "东舍坊第二网格", "东舍坊社区", None),
+    (PlaceKind.GRID, "文华园第一网格", "文华园社区", None),
+    (PlaceKind.GRID, "文华园第二网格", "文华园社区", None),
+    (PlaceKind.RESIDENTIAL_COMPOUND, "东舍坊小区", "东舍坊第一网格", None),
+    (PlaceKind.STREET_SHOP, "解放路沿街商铺", "东舍坊第一网格", None),
+    (PlaceKind.BUSINESS_BUILDING, "鲁粮集团办公楼", "东舍坊第二网格", None),
+    (PlaceKind.RESIDENTIAL_COMPOUND, "文华园小区", "文华园第一网格", None),
+    (PlaceKind.INDUSTRIAL_PARK, "山东物业创新产业园", "文华园第二网格", None),
+]
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    display_name: str
+    role: Role
+    place: str | None
+
+
+DEMO_USERS: list[DemoUser] = [
+    DemoUser("admin", "陈管理", Role.ADMIN, "解放路街道"),
+    DemoUser("staff", "李主任", Role.STAFF, "解放路街道"),
+    DemoUser("grid", "王网格", Role.GRID_WORKER, "东舍坊第一网格"),
+    DemoUser("dept", "赵科长（区城管）", Role.DEPARTMENT, None),
+    DemoUser("supervisor", "刘监督", Role.SUPERVISOR, "解放路街道"),
+    DemoUser("buildinghead", "孙楼长", Role.BUILDING_HEAD, "东舍坊小区"),
+    DemoUser("residentrep", "周代表", Role.RESIDENT_REP, "东舍坊小区"),
+    DemoUser("station", "吴站长", Role.STATION_OPERATOR, "文华园小区"),
+    DemoUser("canteen", "郑经理", Role.CANTEEN_MANAGER, "东舍坊社区"),
+    DemoUser("volunteer", "何志愿", Role.VOLUNTEER, "文华园社区"),
+]
+
+
+@dataclass(frozen=True)
+class DemoReport:
+    places_created: int
+    users_created: int
+    users: list[DemoUser]
+
+
+async def load_demo(session: AsyncSession) -> DemoReport:
+    """Create whatever of the demo set is missing; running it twice changes nothing."""
+    by_name = {p.name: p for p in await session.scalars(select(Place))}
+    places_created = 0
+    for kind, name, parent_name, address in DEMO_PLACES:
+        if name in by_name:
+            continue
+        parent = by_name[parent_name] if parent_name else None
+        by_name[name] = await places.create_place(session, kind=kind, name=name, parent=parent, address=address)
+        places_created += 1
+
+    users_created = 0
+    for demo in DEMO_USERS:
+        if await accounts.get_user_by_username(session, demo.username) is not None:
+            continue
+        await accounts.create_user(
+            session,
+            username=demo.username,
+            password=DEMO_PASSWORD,
+            role=demo.role,
+            display_name=demo.display_name,
+            place_id=by_name[demo.place].id if demo.place else None,
+        )
+        users_created += 1
+    return DemoReport(places_created, users_created, DEMO_USERS)
+
+
+async def database_is_empty(session: AsyncSession) -> bool:
+    return await session.scalar(select(Place.id).limit(1)) is None

@@ -1,0 +1,88 @@
+"""One Settings object read from the environment, with defaults that work on a laptop."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from server import PROJECT_DIR
+
+SUPPORTED_LOCALES = ("zh_CN", "en")
+
+
+def _var_dir() -> Path:
+    return Path(os.environ.get("SHANZHI_VAR_DIR", PROJECT_DIR / "var"))
+
+
+def _load_or_create_secret(path: Path) -> str:
+    """Generate the secret once and keep it, so sessions survive restarts."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(key)
+    return key
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    secret_key: str
+    redis_url: str | None = None
+    timezone: str = "Asia/Shanghai"
+    locale: str = "zh_CN"
+    var_dir: Path = field(default_factory=_var_dir)
+    cookie_secure: bool = False
+    session_max_age: int = 30 * 24 * 3600
+    login_rate_limit: int = 10  # failed or not, POSTs to /login per client per minute
+    debug: bool = False
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        var_dir = Path(env.get("SHANZHI_VAR_DIR", str(_var_dir())))
+        var_dir.mkdir(parents=True, exist_ok=True)
+        database_url = env.get("SHANZHI_DATABASE_URL") or f"sqlite+aiosqlite:///{var_dir / 'shanzhi.db'}"
+        secret_key = env.get("SHANZHI_SECRET_KEY") or _load_or_create_secret(var_dir / "secret_key")
+        locale = env.get("SHANZHI_LOCALE") or "zh_CN"
+        if locale not in SUPPORTED_LOCALES:
+            msg = f"SHANZHI_LOCALE must be one of {', '.join(SUPPORTED_LOCALES)}, not {locale!r}"
+            raise ValueError(msg)
+        timezone = env.get("SHANZHI_TIMEZONE") or "Asia/Shanghai"
+        ZoneInfo(timezone)  # fail at start-up, not at the first deadline
+        return cls(
+            database_url=database_url,
+            secret_key=secret_key,
+            redis_url=env.get("SHANZHI_REDIS_URL") or None,
+            timezone=timezone,
+            locale=locale,
+            var_dir=var_dir,
+            cookie_secure=_bool(env.get("SHANZHI_COOKIE_SECURE"), default=False),
+            login_rate_limit=int(env.get("SHANZHI_LOGIN_RATE_LIMIT") or 10),
+            debug=_bool(env.get("SHANZHI_DEBUG"), default=False),
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

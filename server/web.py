@@ -1,0 +1,105 @@
+"""Rendering helpers shared by every route module: page context, htmx-aware templates, safe redirects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from litestar import Request
+from litestar.response import Redirect, Template
+
+from server.i18n import HTML_LANG, N_, current_locale
+from server.models import Role
+from server.security import CurrentUser
+
+THEME_COLOR = "#b3261e"
+
+ROLE_HOME: dict[Role, str] = {
+    Role.ADMIN: "/admin",
+    Role.STAFF: "/staff",
+    Role.GRID_WORKER: "/grid",
+    Role.DEPARTMENT: "/department",
+    Role.SUPERVISOR: "/supervisor",
+    Role.BUILDING_HEAD: "/building-head",
+    Role.RESIDENT_REP: "/resident-rep",
+    Role.STATION_OPERATOR: "/station",
+    Role.CANTEEN_MANAGER: "/canteen",
+    Role.VOLUNTEER: "/volunteer",
+}
+
+
+@dataclass(frozen=True)
+class NavItem:
+    href: str
+    label: str
+    roles: frozenset[Role]
+    current: bool = False
+
+
+# The main menu: one row per page, with who sees it. Later areas append their pages here.
+NAV: list[NavItem] = [
+    NavItem("/", N_("Home"), frozenset(Role)),
+    NavItem("/places", N_("Places"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
+]
+
+
+def nav_for(user: CurrentUser | None, path: str) -> list[NavItem]:
+    if user is None:
+        return []
+    home = ROLE_HOME[user.role]
+    items = []
+    for item in NAV:
+        if user.role not in item.roles:
+            continue
+        current = path == item.href or (item.href == "/" and path == home)
+        items.append(NavItem(item.href, item.label, item.roles, current))
+    return items
+
+
+def current_user(request: Request) -> CurrentUser | None:
+    return request.scope.get("user")
+
+
+def page_context(request: Request, **context: Any) -> dict[str, Any]:
+    user = context.pop("user", current_user(request))
+    locale = current_locale.get()
+    return {
+        "user": user,
+        "nav_items": nav_for(user, request.url.path),
+        "locale": locale,
+        "html_lang": HTML_LANG[locale],
+        "theme_color": THEME_COLOR,
+        **context,
+    }
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def render(
+    request: Request,
+    template: str,
+    *,
+    partial: str | None = None,
+    status_code: int = 200,
+    **context: Any,
+) -> Template:
+    """The full page, or only `partial` when htmx asks for a swap (same handler, same context)."""
+    name = partial if partial and is_htmx(request) else template
+    return Template(template_name=name, context=page_context(request, **context), status_code=status_code)
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site paths: a login link must not bounce people to another site."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def redirect(path: str) -> Redirect:
+    return Redirect(path=path, status_code=303)

@@ -105,7 +105,7 @@ async def add_response_headers(message: Message, scope: Scope) -> None:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     alchemy = make_alchemy_config(settings)
-    assets = AssetManifest()
+    assets = AssetManifest(release=settings.release)
     session_config = SessionConfig(
         key=SESSION_COOKIE,
         max_age=settings.session_max_age,

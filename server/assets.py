@@ -25,6 +25,7 @@ def _digest(data: bytes) -> str:
 @dataclass(frozen=True)
 class AssetManifest:
     root: Path = PWA_DIR
+    release: str = ""
 
     @cached_property
     def hashes(self) -> dict[str, str]:
@@ -48,8 +49,8 @@ class AssetManifest:
 
     @cached_property
     def version(self) -> str:
-        """Changes whenever a static file, the worker itself or the offline page changes."""
-        parts = [json.dumps(self.hashes, sort_keys=True).encode()]
+        """Changes whenever a static file, the worker itself, the offline page or the release label changes."""
+        parts = [self.release.encode(), json.dumps(self.hashes, sort_keys=True).encode()]
         parts.append((self.root / "service-worker.js").read_bytes())
         for template in ("offline.html", "base.html"):
             parts.append((PACKAGE_DIR / "templates" / template).read_bytes())

@@ -48,6 +48,8 @@ class Settings:
     session_max_age: int = 30 * 24 * 3600
     login_rate_limit: int = 10  # failed or not, POSTs to /login per client per minute
     debug: bool = False
+    # A label of the deployed release; changing it makes every installed app fetch a new version.
+    release: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -72,6 +74,7 @@ class Settings:
             cookie_secure=_bool(env.get("SHANZHI_COOKIE_SECURE"), default=False),
             login_rate_limit=int(env.get("SHANZHI_LOGIN_RATE_LIMIT") or 10),
             debug=_bool(env.get("SHANZHI_DEBUG"), default=False),
+            release=env.get("SHANZHI_RELEASE", ""),
         )
 
     @property

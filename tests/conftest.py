@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 # The environment is set before anything from the app is imported.
 _VAR = Path(tempfile.mkdtemp(prefix="shanzhi-test-var-"))
@@ -32,12 +34,20 @@ from server.settings import Settings
 
 from tests.helpers import Web
 
+T = TypeVar("T")
 PG_URL = os.environ.get("SHANZHI_TEST_DATABASE_URL") or None
 TEST_PASSWORD = "test-password-1"
 
 
 def pytest_report_header() -> str:
     return f"shanzhi database: {'PostgreSQL ' + make_url(PG_URL).render_as_string(hide_password=True) if PG_URL else 'SQLite files'}"
+
+
+def run_isolated(function: Callable[..., T], *args: object) -> T:
+    """Run blocking setup that calls asyncio.run in its own thread: Playwright's sync API keeps an
+    event loop running on the main thread while the browser tests set up their database."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args).result()
 
 
 def migrate(url: str) -> None:
@@ -78,13 +88,13 @@ def migrated_template() -> Iterator[str]:
 
     if PG_URL:
         # An unreachable or wrong URL fails here, loudly: the PostgreSQL run never silently skips.
-        asyncio.run(_pg_reset_schema(PG_URL))
-        migrate(PG_URL)
+        run_isolated(asyncio.run, _pg_reset_schema(PG_URL))
+        run_isolated(migrate, PG_URL)
         yield PG_URL
         return
     directory = Path(tempfile.mkdtemp(prefix="shanzhi-test-db-"))
     path = directory / "template.db"
-    migrate(f"sqlite+aiosqlite:///{path}")
+    run_isolated(migrate, f"sqlite+aiosqlite:///{path}")
     yield str(path)
     shutil.rmtree(directory, ignore_errors=True)
 
@@ -95,7 +105,7 @@ def database_url(migrated_template: str, tmp_path: Path) -> str:
     import asyncio
 
     if PG_URL:
-        asyncio.run(_pg_truncate(PG_URL))
+        run_isolated(asyncio.run, _pg_truncate(PG_URL))
         return PG_URL
     path = tmp_path / "shanzhi.db"
     shutil.copyfile(migrated_template, path)

@@ -8,7 +8,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.models import Place, PlaceKind, Role
+from server.models import LEAF_KINDS, Place, PlaceKind, Role
 from server.security import STAFF_SIDE, public, roles
 from server.services import accounts, places
 from server.services.accounts import ROLE_LABELS
@@ -35,6 +35,7 @@ async def _home(request: Request, db_session: AsyncSession, **extra: object) -> 
         subtree=subtree,
         kind_labels=PLACE_KIND_LABELS,
         PlaceKind=PlaceKind,
+        leaf_kinds=sorted(LEAF_KINDS),
         **extra,
     )
 

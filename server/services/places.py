@@ -78,9 +78,9 @@ class PlaceNode:
     place: Place
     children: list[PlaceNode] = field(default_factory=list)
 
-    def count(self, kind: PlaceKind) -> int:
-        own = 1 if self.place.kind == kind else 0
-        return own + sum(child.count(kind) for child in self.children)
+    def count(self, *kinds: PlaceKind) -> int:
+        """How many places of these kinds are below this node (the node itself not counted)."""
+        return sum((child.place.kind in kinds) + child.count(*kinds) for child in self.children)
 
 
 async def place_tree(session: AsyncSession, root_id: UUID | None = None) -> list[PlaceNode]:

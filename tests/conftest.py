@@ -39,6 +39,14 @@ PG_URL = os.environ.get("SHANZHI_TEST_DATABASE_URL") or None
 TEST_PASSWORD = "test-password-1"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests are marked, and run last: the fast tests give their answer first."""
+    for item in items:
+        if "tests/browser/" in item.nodeid:
+            item.add_marker(pytest.mark.browser)
+    items.sort(key=lambda item: "tests/browser/" in item.nodeid)
+
+
 def pytest_report_header() -> str:
     return f"shanzhi database: {'PostgreSQL ' + make_url(PG_URL).render_as_string(hide_password=True) if PG_URL else 'SQLite files'}"
 

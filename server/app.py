@@ -120,7 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             user = await session.get(User, user_id)
             if user is None or not user.is_active:
                 return None
-            return CurrentUser(user.id, user.username, user.display_name, user.role, user.place_id)
+            return CurrentUser(user.id, user.username, user.display_name, user.role, user.place_id, user.department_id)
 
     async def dispose_engine() -> None:
         # Close pooled connections on shutdown (advanced-alchemy leaves an engine it did not create).

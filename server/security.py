@@ -53,6 +53,7 @@ class CurrentUser:
     display_name: str
     role: Role
     place_id: UUID | None
+    department_id: UUID | None = None
 
 
 def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:

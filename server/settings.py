@@ -48,6 +48,12 @@ class Settings:
     session_max_age: int = 30 * 24 * 3600
     login_rate_limit: int = 10  # failed or not, POSTs to /login per client per minute
     debug: bool = False
+    # Appeal time limits (A3): "12小时响应、7日办结、复杂问题1月闭环".
+    appeal_response_hours: int = 12
+    appeal_resolve_days: int = 7
+    appeal_complex_resolve_months: int = 1
+    # "即将超时" once less than this share of a time limit is left.
+    appeal_due_soon_ratio: float = 0.25
     # A label of the deployed release; changing it makes every installed app fetch a new version.
     release: str = ""
 
@@ -75,11 +81,19 @@ class Settings:
             login_rate_limit=int(env.get("SHANZHI_LOGIN_RATE_LIMIT") or 10),
             debug=_bool(env.get("SHANZHI_DEBUG"), default=False),
             release=env.get("SHANZHI_RELEASE", ""),
+            appeal_response_hours=int(env.get("SHANZHI_APPEAL_RESPONSE_HOURS") or 12),
+            appeal_resolve_days=int(env.get("SHANZHI_APPEAL_RESOLVE_DAYS") or 7),
+            appeal_complex_resolve_months=int(env.get("SHANZHI_APPEAL_COMPLEX_RESOLVE_MONTHS") or 1),
+            appeal_due_soon_ratio=float(env.get("SHANZHI_APPEAL_DUE_SOON_RATIO") or 0.25),
         )
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.var_dir / "uploads"
 
     @property
     def tz(self) -> ZoneInfo:

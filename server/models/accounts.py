@@ -38,5 +38,7 @@ class User(AuditedBase):
     )
     # The part of the tree a user works in: a grid for a grid worker, a compound for a building head.
     place_id: Mapped[UUID | None] = mapped_column(ForeignKey("place.id", ondelete="SET NULL"), default=None)
+    # For department users: the district department they act for.
+    department_id: Mapped[UUID | None] = mapped_column(ForeignKey("department.id", ondelete="SET NULL"), default=None)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)

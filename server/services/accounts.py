@@ -60,6 +60,7 @@ async def create_user(
     role: Role,
     display_name: str,
     place_id: UUID | None = None,
+    department_id: UUID | None = None,
 ) -> User:
     username = normalise_username(username)
     if not USERNAME_RE.match(username):
@@ -78,6 +79,7 @@ async def create_user(
         password_hash=hash_password(password),
         role=role,
         place_id=place_id,
+        department_id=department_id,
     )
     session.add(user)
     await session.flush()

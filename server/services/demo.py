@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.models import Place, PlaceKind, Role
-from server.services import accounts, places
+from server.services import accounts, appeals, places
 
 DEMO_PASSWORD = "jiefanglu"
 
@@ -36,13 +36,14 @@ class DemoUser:
     display_name: str
     role: Role
     place: str | None
+    department: str | None = None  # department code, for department users
 
 
 DEMO_USERS: list[DemoUser] = [
     DemoUser("admin", "陈管理", Role.ADMIN, "解放路街道"),
     DemoUser("staff", "李主任", Role.STAFF, "解放路街道"),
     DemoUser("grid", "王网格", Role.GRID_WORKER, "东舍坊第一网格"),
-    DemoUser("dept", "赵科长（区城管）", Role.DEPARTMENT, None),
+    DemoUser("dept", "赵科长（区城管）", Role.DEPARTMENT, None, department="cgj"),
     DemoUser("supervisor", "刘监督", Role.SUPERVISOR, "解放路街道"),
     DemoUser("buildinghead", "孙楼长", Role.BUILDING_HEAD, "东舍坊小区"),
     DemoUser("residentrep", "周代表", Role.RESIDENT_REP, "东舍坊小区"),
@@ -70,6 +71,7 @@ async def load_demo(session: AsyncSession) -> DemoReport:
         by_name[name] = await places.create_place(session, kind=kind, name=name, parent=parent, address=address)
         places_created += 1
 
+    departments = await appeals.seed_departments(session)
     users_created = 0
     for demo in DEMO_USERS:
         if await accounts.get_user_by_username(session, demo.username) is not None:
@@ -81,6 +83,7 @@ async def load_demo(session: AsyncSession) -> DemoReport:
             role=demo.role,
             display_name=demo.display_name,
             place_id=by_name[demo.place].id if demo.place else None,
+            department_id=departments[demo.department].id if demo.department else None,
         )
         users_created += 1
     return DemoReport(places_created, users_created, DEMO_USERS)

@@ -59,7 +59,7 @@ extract: $(VENV)/.installed
 
 update-catalogs: $(VENV)/.installed
 	$(BIN)/pybabel update -i server/locale/messages.pot -d server/locale --no-fuzzy-matching --ignore-obsolete \
-	  --omit-header --no-location
+	  --omit-header
 
 compile-catalogs: $(MO_FILES)
 

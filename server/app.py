@@ -25,9 +25,13 @@ from server.assets import AssetManifest
 from server.db import make_alchemy_config
 from server.errors import exception_handlers
 from server.models import StoreItem, User
-from server.routes import auth, health, home, pwa
+from server.routes import auth, health, home, posters, pwa, suggest, track
+from server.routes import open311, stats
+from server.routes import appeals as appeal_routes, inbox
 from server.security import SESSION_COOKIE, CurrentUser, RequestContextMiddleware, SessionConfig, access_guard
+from server.services import notifications
 from server.settings import Settings, get_settings
+from server.worker import EmbeddedWorker
 
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
 
@@ -57,7 +61,12 @@ SECURITY_HEADERS = {
 
 
 def route_handlers() -> list[Any]:
-    return [*auth.route_handlers, *home.route_handlers, *pwa.route_handlers, *health.route_handlers]
+    return [
+        *auth.route_handlers, *home.route_handlers, *pwa.route_handlers, *health.route_handlers,
+        *suggest.route_handlers, *track.route_handlers, *posters.route_handlers,
+        *stats.route_handlers, *open311.route_handlers,
+        *appeal_routes.route_handlers, *inbox.route_handlers,
+    ]
 
 
 def make_stores(settings: Settings, alchemy: Any) -> StoreRegistry:
@@ -120,15 +129,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             user = await session.get(User, user_id)
             if user is None or not user.is_active:
                 return None
-            return CurrentUser(user.id, user.username, user.display_name, user.role, user.place_id, user.department_id)
+            unread = await notifications.unread_count(session, user.id)  # the inbox badge in the menu
+            return CurrentUser(user.id, user.username, user.display_name, user.role, user.place_id, user.department_id, unread)
 
     async def dispose_engine() -> None:
         # Close pooled connections on shutdown (advanced-alchemy leaves an engine it did not create).
         await alchemy.get_engine().dispose()
 
+    worker = EmbeddedWorker(alchemy, settings)  # the overdue job, when settings.embedded_worker
     return Litestar(
         route_handlers=route_handlers(),
-        on_shutdown=[dispose_engine],
+        on_startup=[worker.start],
+        on_shutdown=[worker.stop, dispose_engine],
         plugins=[SQLAlchemyPlugin(config=alchemy)],
         stores=make_stores(settings, alchemy),
         middleware=[session_config.middleware, RequestContextMiddleware(load_user, settings.locale)],
@@ -140,6 +152,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cookie_httponly=True,
             cookie_secure=settings.cookie_secure,
             cookie_samesite="lax",
+            # Open311 POSTs come from other systems and carry an API key instead of a session.
+            exclude=["^/open311/"],
         ),
         template_config=make_template_config(assets),
         exception_handlers=exception_handlers,  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import sys
 from pathlib import Path
@@ -49,6 +50,29 @@ def serve(host: str, port: int, reload: bool) -> None:
     )
 
 
+@main.command()
+@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=1), help="Seconds between runs.")
+def worker(interval: float) -> None:
+    """Run the background jobs (overdue appeals) until stopped; for when `serve` runs with SHANZHI_EMBEDDED_WORKER=false."""
+    import logging
+
+    from server.worker import run_forever
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = _settings()
+
+    async def run() -> None:
+        config = make_alchemy_config(settings)
+        try:
+            await run_forever(config, settings, interval=interval)
+        finally:
+            await config.get_engine().dispose()
+
+    click.echo(f"Shanzhi worker: running the jobs every {interval:g} s (Ctrl-C stops).")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
 @main.group(name="db")
 @click.pass_context
 def db_group(ctx: click.Context) -> None:
@@ -75,7 +99,7 @@ def demo_command(if_empty: bool) -> None:
             async with session_scope(config) as session:
                 if if_empty and not await demo.database_is_empty(session):
                     return None
-                return await demo.load_demo(session)
+                return await demo.load_demo(session, _settings())
         finally:
             await config.get_engine().dispose()
 
@@ -84,6 +108,7 @@ def demo_command(if_empty: bool) -> None:
         click.echo("The database already holds data; demo data not loaded.")
         return
     click.echo(f"Demo data: {report.places_created} places and {report.users_created} users added.")
+    click.echo(f"Demo appeals: {report.appeals_created} added (a year of cases, handled through the workflow).")
     click.echo(f"Demo accounts (password for all: {demo.DEMO_PASSWORD}):")
     for user in report.users:
         click.echo(f"  {user.username:<14} {user.role.value:<18} {user.display_name}")
@@ -129,6 +154,34 @@ def user_create(username: str, role: str, display_name: str | None, place_code: 
     except ServiceError as exc:
         raise click.ClickException(exc.message % exc.params if exc.params else exc.message) from exc
     click.echo(f"Created {username} ({role}).")
+
+
+@main.group(name="open311")
+def open311_group() -> None:
+    """Open311 GeoReport v2 API keys."""
+
+
+@open311_group.command(name="create-key")
+@click.argument("name")
+def open311_create_key(name: str) -> None:
+    """Create an API key for the system NAME and print it (it is stored only as a hash)."""
+    from server.services import api_keys
+
+    async def run() -> str:
+        config = make_alchemy_config(_settings())
+        try:
+            async with session_scope(config) as session:
+                _key, plaintext = await api_keys.create(session, name)
+                return plaintext
+        finally:
+            await config.get_engine().dispose()
+
+    try:
+        plaintext = asyncio.run(run())
+    except ServiceError as exc:
+        raise click.ClickException(exc.message % exc.params if exc.params else exc.message) from exc
+    click.echo(f"Open311 API key for {name.strip()} (shown once; store it safely):")
+    click.echo(plaintext)
 
 
 @main.command()

@@ -10,7 +10,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from server.i18n import N_, gettext as _
+from server.i18n import LANG_COOKIE, N_, current_locale, negotiate_locale, gettext as _
 from server.security import SESSION_EXPIRED_KEY
 from server.web import is_htmx, page_context
 
@@ -25,7 +25,7 @@ MESSAGES: dict[int, tuple[str, str]] = {
     401: (N_("Please sign in"), N_("This page is for signed-in users.")),
     403: (N_("Not allowed"), N_("Your account does not have access to this page.")),
     404: (N_("Page not found"), N_("There is no page at this address. It may have moved, or the link is mistyped.")),
-    405: (N_("Not allowed"), N_("This action is not available here.")),
+    405: (N_("Not available"), N_("This action is not available here.")),
     413: (N_("Too large"), N_("What you sent is too large.")),
     429: (N_("Too many requests"), N_("Please wait a minute and try again.")),
     500: (N_("Something went wrong"), N_("The server ran into a problem. Nothing you sent was lost; please try again shortly.")),
@@ -53,6 +53,10 @@ def _texts(status: int, detail: str) -> tuple[str, str]:
 
 
 def error_response(request: Request, status: int, detail: str = "") -> Response:
+    # 404 and 405 are raised before any route matches, so the request middleware never set the
+    # locale: take it from the request here.
+    settings = request.app.state.get("settings")
+    current_locale.set(negotiate_locale(request.cookies.get(LANG_COOKIE), settings.locale if settings else "zh_CN"))
     title, message = _texts(status, detail)
     if wants_json(request):
         return Response(

@@ -54,6 +54,7 @@ class CurrentUser:
     role: Role
     place_id: UUID | None
     department_id: UUID | None = None
+    unread_notifications: int = 0
 
 
 def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:

@@ -47,6 +47,7 @@ class Settings:
     cookie_secure: bool = False
     session_max_age: int = 30 * 24 * 3600
     login_rate_limit: int = 10  # failed or not, POSTs to /login per client per minute
+    suggest_rate_limit: int = 10  # accepted suggestion-box submissions per client per hour
     debug: bool = False
     # Appeal time limits (A3): "12小时响应、7日办结、复杂问题1月闭环".
     appeal_response_hours: int = 12
@@ -56,6 +57,9 @@ class Settings:
     appeal_due_soon_ratio: float = 0.25
     # A label of the deployed release; changing it makes every installed app fetch a new version.
     release: str = ""
+    # Run the background jobs (overdue appeals) inside `shanzhi serve`. Off unless read from the
+    # environment, so an app built in a test never starts a loop of its own.
+    embedded_worker: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -79,8 +83,10 @@ class Settings:
             var_dir=var_dir,
             cookie_secure=_bool(env.get("SHANZHI_COOKIE_SECURE"), default=False),
             login_rate_limit=int(env.get("SHANZHI_LOGIN_RATE_LIMIT") or 10),
+            suggest_rate_limit=int(env.get("SHANZHI_SUGGEST_RATE_LIMIT") or 10),
             debug=_bool(env.get("SHANZHI_DEBUG"), default=False),
             release=env.get("SHANZHI_RELEASE", ""),
+            embedded_worker=_bool(env.get("SHANZHI_EMBEDDED_WORKER"), default=True),
             appeal_response_hours=int(env.get("SHANZHI_APPEAL_RESPONSE_HOURS") or 12),
             appeal_resolve_days=int(env.get("SHANZHI_APPEAL_RESOLVE_DAYS") or 7),
             appeal_complex_resolve_months=int(env.get("SHANZHI_APPEAL_COMPLEX_RESOLVE_MONTHS") or 1),

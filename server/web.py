@@ -35,12 +35,19 @@ class NavItem:
     label: str
     roles: frozenset[Role]
     current: bool = False
+    counter: str | None = None  # a CurrentUser attribute shown as a count badge (e.g. unread messages)
+    count: int = 0
 
 
 # The main menu: one row per page, with who sees it. Later areas append their pages here.
 NAV: list[NavItem] = [
     NavItem("/", N_("Home"), frozenset(Role)),
     NavItem("/places", N_("Places"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
+    NavItem("/stats/appeals", N_("Appeal statistics"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
+    NavItem("/admin/api-keys", N_("Open311 API keys"), frozenset({Role.ADMIN})),
+    NavItem("/appeals", N_("Appeals ledger"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.DEPARTMENT})),
+    NavItem("/appeals/new", N_("Register an appeal"), frozenset({Role.ADMIN, Role.STAFF, Role.GRID_WORKER})),
+    NavItem("/inbox", N_("Inbox"), frozenset(Role), counter="unread_notifications"),
 ]
 
 
@@ -53,7 +60,8 @@ def nav_for(user: CurrentUser | None, path: str) -> list[NavItem]:
         if user.role not in item.roles:
             continue
         current = path == item.href or (item.href == "/" and path == home)
-        items.append(NavItem(item.href, item.label, item.roles, current))
+        count = getattr(user, item.counter) if item.counter else 0
+        items.append(NavItem(item.href, item.label, item.roles, current, item.counter, count))
     return items
 
 
@@ -75,7 +83,8 @@ def page_context(request: Request, **context: Any) -> dict[str, Any]:
 
 
 def is_htmx(request: Request) -> bool:
-    return request.headers.get("hx-request") == "true"
+    # A history restore (back button after hx-push-url) replaces the whole page: it needs the full page.
+    return request.headers.get("hx-request") == "true" and request.headers.get("hx-history-restore-request") != "true"
 
 
 def render(

@@ -14,6 +14,7 @@ from server.models import Role
 ANONYMOUS = "anonymous"
 EVERYONE = "everyone"  # anonymous and every role
 SIGNED_IN = "signed_in"  # every role, not anonymous
+API_KEY_HOLDERS: frozenset[Role] = frozenset()  # no session principal: an Open311 API key authorises
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,61 @@ TABLE: list[Row] = [
     Row("GET", "/volunteer", only(Role.VOLUNTEER)),
     # Places
     Row("GET", "/places", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR)),
+    # Appeals intake (A1), tracking (A6) and QR posters; samples use codes no place or case has.
+    Row("GET", "/suggest", EVERYONE),
+    Row("POST", "/suggest", EVERYONE, data=(("audience", "resident"),)),
+    Row("GET", "/suggest/{code:str}", EVERYONE, sample="/suggest/ZZZZZZ"),
+    Row("POST", "/suggest/{code:str}", EVERYONE, sample="/suggest/ZZZZZZ"),
+    Row("GET", "/track/{code:str}", EVERYONE, sample="/track/no-such-case"),
+    Row("POST", "/track/{code:str}/evaluate", EVERYONE, sample="/track/no-such-case/evaluate"),
+    Row("GET", "/track/{code:str}/photos/{sha:str}", EVERYONE, sample="/track/no-such-case/photos/" + "0" * 64),
+    Row("GET", "/places/{code:str}/poster", only(Role.ADMIN, Role.STAFF, Role.GRID_WORKER), sample="/places/ZZZZZZ/poster"),
+    Row("GET", "/places/posters", only(Role.ADMIN, Role.STAFF)),
+    # Appeal metrics (A8), the public summary (A7) and Open311 (A9)
+    Row("GET", "/api/stats/appeals", EVERYONE),
+    Row("GET", "/stats/appeals", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR)),
+    Row("GET", "/summary/appeals", EVERYONE),
+    Row("GET", "/open311/discovery.json", EVERYONE),
+    Row("GET", "/open311/discovery.xml", EVERYONE),
+    Row("GET", "/open311/v2/services.json", EVERYONE),
+    Row("GET", "/open311/v2/services.xml", EVERYONE),
+    Row("GET", "/open311/v2/services/{name:str}", EVERYONE, sample="/open311/v2/services/parking.json"),
+    Row("GET", "/open311/v2/requests.json", EVERYONE),
+    Row("GET", "/open311/v2/requests.xml", EVERYONE),
+    Row("GET", "/open311/v2/requests/{name:str}", EVERYONE, sample="/open311/v2/requests/2000-99999.xml"),
+    Row("GET", "/open311/v2/tokens/{name:str}", EVERYONE, sample="/open311/v2/tokens/no-such-token.json"),
+    # Creating a request needs an API key, not a session: refused (403) to every principal without one.
+    Row("POST", "/open311/v2/requests.json", API_KEY_HOLDERS, data=(("api_key", "not-a-key"), ("service_code", "parking"))),
+    Row("POST", "/open311/v2/requests.xml", API_KEY_HOLDERS, data=(("api_key", "not-a-key"), ("service_code", "parking"))),
+    Row("GET", "/admin/api-keys", only(Role.ADMIN)),
+    Row("POST", "/admin/api-keys", only(Role.ADMIN), data=(("name", ""),)),
+    Row(
+        "POST", "/admin/api-keys/{key_id:uuid}/revoke", only(Role.ADMIN),
+        sample="/admin/api-keys/00000000-0000-0000-0000-000000000000/revoke",
+    ),
+    # Appeals ledger (A7), CSV export (X5), staff intake, case pages and actions (A2-A5); no case exists
+    # in the walk, so the allowed roles get 404 from the case routes.
+    Row("GET", "/appeals", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.DEPARTMENT)),
+    Row("GET", "/appeals/export.csv", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR)),
+    Row("GET", "/appeals/new", only(Role.ADMIN, Role.STAFF, Role.GRID_WORKER)),
+    Row("POST", "/appeals/new", only(Role.ADMIN, Role.STAFF, Role.GRID_WORKER), data=(("description", ""),)),
+    Row(
+        "GET", "/appeals/{reference:str}", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.DEPARTMENT, Role.GRID_WORKER),
+        sample="/appeals/2000-99999",
+    ),
+    Row(
+        "POST", "/appeals/{reference:str}/{action:str}",
+        only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.DEPARTMENT, Role.GRID_WORKER),
+        sample="/appeals/2000-99999/comment", data=(("note", "authz walk"),),
+    ),
+    Row(
+        "GET", "/appeals/{reference:str}/photos/{sha:str}",
+        only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.DEPARTMENT, Role.GRID_WORKER),
+        sample="/appeals/2000-99999/photos/" + "0" * 64,
+    ),
+    # Inbox (X6)
+    Row("GET", "/inbox", SIGNED_IN),
+    Row("POST", "/inbox/read", SIGNED_IN),
     # PWA shell and health
     Row("GET", "/manifest.webmanifest", EVERYONE),
     Row("GET", "/service-worker.js", EVERYONE),

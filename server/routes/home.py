@@ -9,10 +9,14 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.models import LEAF_KINDS, Place, PlaceKind, Role
-from server.security import STAFF_SIDE, public, roles
+from server.security import STAFF_SIDE, CurrentUser, public, roles
 from server.services import accounts, places
+from server.services import appeal_ledger as ledger
 from server.services.accounts import ROLE_LABELS
+from server.services.appeals import utc_now
+from server.services.deadlines import TimeLimits
 from server.services.places import PLACE_KIND_LABELS
+from server.settings import Settings
 from server.web import ROLE_HOME, current_user, redirect, render
 
 
@@ -22,9 +26,27 @@ async def index(request: Request) -> Redirect:
     return redirect(ROLE_HOME[user.role] if user else "/login")
 
 
-async def _home(request: Request, db_session: AsyncSession, **extra: object) -> Template:
+async def _appeal_overview(db_session: AsyncSession, user: CurrentUser, settings: Settings) -> dict[str, object]:
+    """The appeals part of a role's home: counts for staff, summons and cases for a department, a worker's cases."""
+    limits = TimeLimits.from_settings(settings)
+    now = utc_now()
+    if user.role in STAFF_SIDE:
+        return {"appeal_counts": await ledger.deadline_counts(db_session, ledger.Viewer.of(user), limits, now)}
+    if user.role is Role.DEPARTMENT and user.department_id:
+        return {
+            "summons_waiting": await ledger.pending_summons(db_session, user.department_id, now),
+            "department_cases": await ledger.open_cases_of(db_session, limits, now, department_id=user.department_id),
+            "tz": limits.tz,
+        }
+    if user.role is Role.GRID_WORKER:
+        return {"my_cases": await ledger.open_cases_of(db_session, limits, now, assignee_id=user.id)}
+    return {}
+
+
+async def _home(request: Request, db_session: AsyncSession, settings: Settings, **extra: object) -> Template:
     user = current_user(request)
     assert user is not None  # the guard let a signed-in user through
+    extra.update(await _appeal_overview(db_session, user, settings))
     scope_place = await db_session.get(Place, user.place_id) if user.place_id else None
     subtree = await places.place_tree(db_session, scope_place.id) if scope_place else []
     return render(
@@ -41,17 +63,21 @@ async def _home(request: Request, db_session: AsyncSession, **extra: object) -> 
 
 
 @get("/admin", opt=roles(Role.ADMIN))
-async def admin_home(request: Request, db_session: NamedDependency[AsyncSession]) -> Template:
+async def admin_home(
+    request: Request, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+) -> Template:
     users = await accounts.list_users(db_session)
-    return await _home(request, db_session, users=users, role_labels=ROLE_LABELS)
+    return await _home(request, db_session, settings, users=users, role_labels=ROLE_LABELS)
 
 
 def _role_home(role: Role) -> HTTPRouteHandler:
     """A role's landing page at ROLE_HOME[role], open to that role only."""
 
     @get(ROLE_HOME[role], opt=roles(role), name=f"home-{role.value}")
-    async def role_home(request: Request, db_session: NamedDependency[AsyncSession]) -> Template:
-        return await _home(request, db_session)
+    async def role_home(
+        request: Request, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+    ) -> Template:
+        return await _home(request, db_session, settings)
 
     return role_home
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from server.i18n import N_
 from server.models import AppealStatus as S
-from server.models import Role
+from server.models import Evaluation, Role
 
 SUBMITTER = "submitter"  # whoever holds the tracking code
 Principal = Role | str
@@ -111,6 +111,12 @@ STATUS_LABELS: dict[S, str] = {
     S.CLOSED: N_("Closed"),
     S.REJECTED: N_("Rejected"),
     S.MERGED: N_("Merged"),
+}
+
+EVALUATION_LABELS: dict[Evaluation, str] = {
+    Evaluation.SATISFIED: N_("Satisfied"),
+    Evaluation.BASICALLY_SATISFIED: N_("Basically satisfied"),
+    Evaluation.UNSATISFIED: N_("Unsatisfied"),
 }
 
 ACTION_LABELS: dict[Action, str] = {

@@ -34,10 +34,10 @@ from server.models import (
 )
 from server.services import notifications
 from server.services.appeal_catalog import BY_CODE
-from server.services.appeal_workflow import SUBMITTER, Action, Principal, is_allowed, target_of, transition_for
+from server.services.appeal_workflow import STATUS_LABELS, SUBMITTER, Action, Principal, is_allowed, target_of, transition_for
 from server.services.deadlines import TimeLimits
 from server.services.errors import ServiceError
-from server.services.photos import MAX_PHOTOS, store_photo
+from server.services.photos import MAX_PHOTOS, normalise_photo, save_photo, store_photo
 
 Clock = Callable[[], datetime]
 
@@ -133,6 +133,20 @@ async def next_reference(session: AsyncSession, now: datetime, tz: Any) -> str:
     return f"{prefix}{number:05d}"
 
 
+def _normalise_photos(photos: Sequence[bytes], problems: list[ServiceError]) -> list[tuple[bytes, int, int]]:
+    """Check every photo before anything is stored; the first bad one joins `problems`."""
+    if len(photos) > MAX_PHOTOS:
+        return []  # validate_input already refused the count
+    normalised = []
+    for raw in photos:
+        try:
+            normalised.append(normalise_photo(raw))
+        except ServiceError as error:
+            problems.append(error)
+            return []
+    return normalised
+
+
 async def submit(
     session: AsyncSession,
     data: AppealInput,
@@ -145,11 +159,12 @@ async def submit(
 ) -> Appeal:
     """Create a case (A1): validated, photos normalised, deadlines set, staff notified. Returns the new case."""
     problems = validate_input(data)
+    normalised = _normalise_photos(data.photos, problems)
     if problems:
         raise InvalidAppeal(problems)
     if data.place_id is not None and await session.get(Place, data.place_id) is None:
         raise InvalidAppeal([ServiceError(N_("This place code is unknown."), field="place")])
-    stored = [store_photo(raw, uploads_dir) for raw in data.photos]
+    stored = [save_photo(*photo, uploads_dir) for photo in normalised]
     now = clock()
     anonymous = not (data.submitter_name or data.submitter_phone)
     for attempt in range(5):
@@ -240,19 +255,34 @@ def _require_note(note: str | None, message: str) -> str:
     return text
 
 
-async def _check_scope(session: AsyncSession, appeal: Appeal, action: Action, actor: Actor) -> None:
-    """Beyond the table: a department acts on its own cases, a grid worker on the cases assigned to them."""
+class ScopeError(WorkflowError):
+    """The actor's role may take the action, but not on this case (another department's, another worker's)."""
+
+
+def scope_refusal(appeal: Appeal, action: Action, actor: Actor, *, summoned: bool) -> str | None:
+    """Beyond the table: a department acts on its own cases, a grid worker on the cases assigned to them.
+
+    The reason (a msgid) this actor may not act on this case, or None. `summoned`: the actor's
+    department was summoned for the case (only asked for a department's report-in)."""
     if actor.principal == Role.DEPARTMENT:
         if action is Action.REPORT_IN:
-            summoned = await session.scalar(
-                select(Summons.id).where(Summons.appeal_id == appeal.id, Summons.department_id == actor.department_id)
-            )
-            if summoned is None:
-                raise WorkflowError(N_("Your department was not summoned for this case."))
-        elif appeal.department_id is None or appeal.department_id != actor.department_id:
-            raise WorkflowError(N_("This case is not assigned to your department."))
+            return None if summoned else N_("Your department was not summoned for this case.")
+        if appeal.department_id is None or appeal.department_id != actor.department_id:
+            return N_("This case is not assigned to your department.")
     if actor.principal == Role.GRID_WORKER and action is not Action.COMMENT and appeal.assignee_id != actor.user_id:
-        raise WorkflowError(N_("This case is not assigned to you."))
+        return N_("This case is not assigned to you.")
+    return None
+
+
+async def _check_scope(session: AsyncSession, appeal: Appeal, action: Action, actor: Actor) -> None:
+    summoned = False
+    if actor.principal == Role.DEPARTMENT and action is Action.REPORT_IN:
+        summoned = await session.scalar(
+            select(Summons.id).where(Summons.appeal_id == appeal.id, Summons.department_id == actor.department_id).limit(1)
+        ) is not None
+    refusal = scope_refusal(appeal, action, actor, summoned=summoned)
+    if refusal is not None:
+        raise ScopeError(refusal)
 
 
 async def act(
@@ -271,7 +301,10 @@ async def act(
     if not is_allowed(appeal.status, action, actor.principal):
         if action in {Action.EVALUATE} and appeal.evaluation is not None:
             raise WorkflowError(N_("This case has already been evaluated."))
-        raise WorkflowError(N_("This action is not possible for a case that is %(status)s."), status=appeal.status.value)
+        raise WorkflowError(
+            N_("This action is not possible at the current status: %(status)s."),
+            status=STATUS_LABELS[appeal.status],
+        )
     await _check_scope(session, appeal, action, actor)
     now = clock()
     before = appeal.status
@@ -285,17 +318,18 @@ async def act(
     if action is Action.TRANSFER:
         if payload.department_id is None and payload.assignee_id is None:
             raise ServiceError(N_("Choose a department or a person to transfer to."), field="department_id")
-        if payload.department_id is not None:
-            department = await session.get(Department, payload.department_id)
-            if department is None:
-                raise ServiceError(N_("Unknown department."), field="department_id")
+        # Both targets are checked before either is assigned: a refused transfer changes nothing.
+        department = await session.get(Department, payload.department_id) if payload.department_id else None
+        if payload.department_id is not None and department is None:
+            raise ServiceError(N_("Unknown department."), field="department_id")
+        assignee = await session.get(User, payload.assignee_id) if payload.assignee_id else None
+        if payload.assignee_id is not None and (assignee is None or not assignee.is_active):
+            raise ServiceError(N_("Unknown person."), field="assignee_id")
+        if department is not None:
             appeal.department_id = department.id
             data["department"] = department.name
             recipients += await notifications.department_user_ids(session, [department.id])
-        if payload.assignee_id is not None:
-            assignee = await session.get(User, payload.assignee_id)
-            if assignee is None or not assignee.is_active:
-                raise ServiceError(N_("Unknown person."), field="assignee_id")
+        if assignee is not None:
             appeal.assignee_id = assignee.id
             data["assignee"] = assignee.display_name
             recipients.append(assignee.id)
@@ -345,16 +379,18 @@ async def act(
     elif action is Action.RETURN_VISIT:
         if payload.method is None:
             raise ServiceError(N_("Choose how the return visit was made."), field="method")
+        if payload.evaluation is not None and before is not AppealStatus.RESOLVED:
+            raise WorkflowError(N_("This case has already been evaluated."))
         session.add(ReturnVisit(appeal_id=appeal.id, visitor_id=actor.user_id, visited_at=now, method=payload.method, note=note))
         data["method"] = payload.method.value
         if payload.evaluation is not None:
-            if before is not AppealStatus.RESOLVED:
-                raise WorkflowError(N_("This case has already been evaluated."))
             after = _record_evaluation(appeal, payload.evaluation, note, now)
             data["evaluation"] = payload.evaluation.value
     elif action is Action.EVALUATE:
         if payload.evaluation is None:
             raise ServiceError(N_("Please choose an evaluation."), field="evaluation")
+        if note and len(note) > MAX_NOTE:
+            raise ServiceError(N_("Please keep the note under %(n)d characters."), field="note", n=MAX_NOTE)
         after = _record_evaluation(appeal, payload.evaluation, note, now)
         data["evaluation"] = payload.evaluation.value
     elif action is Action.CLOSE:

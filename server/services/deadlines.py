@@ -53,7 +53,7 @@ class TimeLimits:
             return Urgency.MET if done_at <= due else Urgency.MISSED
         if now > due:
             return Urgency.OVERDUE
-        if (due - now) <= (due - start) * self.due_soon_ratio:
+        if (due - now) < (due - start) * self.due_soon_ratio:
             return Urgency.DUE_SOON
         return Urgency.ON_TRACK
 

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.models import Place, PlaceKind, Role
+from server.models import Appeal, Place, PlaceKind, Role, User
 from server.services import accounts, appeals, places
+from server.services.demo_appeals import load_demo_appeals
+from server.settings import Settings, get_settings
 
 DEMO_PASSWORD = "jiefanglu"
 
@@ -58,9 +60,10 @@ class DemoReport:
     places_created: int
     users_created: int
     users: list[DemoUser]
+    appeals_created: int = 0
 
 
-async def load_demo(session: AsyncSession) -> DemoReport:
+async def load_demo(session: AsyncSession, settings: Settings | None = None) -> DemoReport:
     """Create whatever of the demo set is missing; running it twice changes nothing."""
     by_name = {p.name: p for p in await session.scalars(select(Place))}
     places_created = 0
@@ -86,8 +89,14 @@ async def load_demo(session: AsyncSession) -> DemoReport:
             department_id=departments[demo.department].id if demo.department else None,
         )
         users_created += 1
-    return DemoReport(places_created, users_created, DEMO_USERS)
+    appeals_created = 0
+    if await session.scalar(select(Appeal.id).limit(1)) is None:  # a year of appeals, once
+        appeals_created = await load_demo_appeals(session, settings or get_settings(), end=appeals.utc_now())
+    return DemoReport(places_created, users_created, DEMO_USERS, appeals_created)
 
 
 async def database_is_empty(session: AsyncSession) -> bool:
-    return await session.scalar(select(Place.id).limit(1)) is None
+    """No places and no accounts: a fresh install, where `make run` may load the demo."""
+    has_place = await session.scalar(select(Place.id).limit(1)) is not None
+    has_user = await session.scalar(select(User.id).limit(1)) is not None
+    return not (has_place or has_user)

@@ -13,6 +13,10 @@ class ServiceError(Exception):
         self.params = params
 
     def translated(self) -> str:
+        """The message in the current locale; string parameters that are msgids (labels) are translated too."""
         from server.i18n import gettext
 
-        return gettext(self.message) % self.params if self.params else gettext(self.message)
+        if not self.params:
+            return gettext(self.message)
+        params = {key: gettext(value) if isinstance(value, str) else value for key, value in self.params.items()}
+        return gettext(self.message) % params

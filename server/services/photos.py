@@ -48,7 +48,11 @@ def normalise_photo(raw: bytes) -> tuple[bytes, int, int]:
 
 
 def store_photo(raw: bytes, uploads_dir: Path) -> StoredPhoto:
-    data, width, height = normalise_photo(raw)
+    return save_photo(*normalise_photo(raw), uploads_dir)
+
+
+def save_photo(data: bytes, width: int, height: int, uploads_dir: Path) -> StoredPhoto:
+    """Write an already normalised photo (see normalise_photo) under its content hash."""
     digest = hashlib.sha256(data).hexdigest()
     path = photo_path(uploads_dir, digest)
     if not path.exists():
@@ -61,3 +65,11 @@ def store_photo(raw: bytes, uploads_dir: Path) -> StoredPhoto:
 
 def photo_path(uploads_dir: Path, sha256: str) -> Path:
     return uploads_dir / sha256[:2] / f"{sha256}.jpg"
+
+
+def stored_photo(uploads_dir: Path, sha256: str) -> Path | None:
+    """The stored file for a content hash from a URL, or None (malformed hash, missing file)."""
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        return None
+    path = photo_path(uploads_dir, sha256)
+    return path if path.is_file() else None

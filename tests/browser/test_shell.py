@@ -36,7 +36,7 @@ def test_grid_worker_signs_in_and_the_app_opens_offline(page: Page, live_server:
     sign_in(page, "grid")
     expect(page).to_have_url(re.compile(r"/grid$"))
     expect(page.get_by_role("heading", name="王网格，您好")).to_be_visible()
-    expect(page.get_by_text("东舍坊小区")).to_be_visible()
+    expect(page.get_by_text("东舍坊小区", exact=True)).to_be_visible()
     assert_accessible(page)
 
     wait_until_controlled(page)

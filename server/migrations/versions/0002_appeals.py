@@ -22,6 +22,30 @@ branch_labels = None
 depends_on = None
 
 
+def _guid_columns(*, with_department: bool) -> list[sa.Column]:
+    # SQLite reflects BINARY(16) as NUMERIC; the batch rebuild of user_account must keep the GUID
+    # type, and an overridden column must carry its foreign key again.
+    columns = [
+        sa.Column("id", GUID(length=16), primary_key=True),
+        sa.Column(
+            "place_id",
+            GUID(length=16),
+            sa.ForeignKey("place.id", name="fk_user_account_place_id_place", ondelete="SET NULL"),
+        ),
+        sa.Column("created_by_id", GUID(length=16)),
+        sa.Column("updated_by_id", GUID(length=16)),
+    ]
+    if with_department:
+        columns.append(
+            sa.Column(
+                "department_id",
+                GUID(length=16),
+                sa.ForeignKey("department.id", name="fk_user_account_department_id_department", ondelete="SET NULL"),
+            )
+        )
+    return columns
+
+
 def upgrade() -> None:
     op.create_table('api_key',
     sa.Column('id', sa.GUID(length=16), nullable=False),
@@ -220,14 +244,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_appeal_summons_appeal_id'), ['appeal_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_appeal_summons_department_id'), ['department_id'], unique=False)
 
-    with op.batch_alter_table('user_account', schema=None) as batch_op:
+    with op.batch_alter_table('user_account', schema=None, reflect_args=_guid_columns(with_department=False)) as batch_op:
         batch_op.add_column(sa.Column('department_id', sa.GUID(length=16), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_user_account_department_id_department'), 'department', ['department_id'], ['id'], ondelete='SET NULL')
 
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('user_account', schema=None) as batch_op:
+    with op.batch_alter_table('user_account', schema=None, reflect_args=_guid_columns(with_department=True)) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_user_account_department_id_department'), type_='foreignkey')
         batch_op.drop_column('department_id')
 

@@ -1,0 +1,181 @@
+"""The public suggestion box (A1): anyone, no account; a place's QR code pre-fills the place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import FormMultiDict, UploadFile
+from litestar.di import NamedDependency
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.i18n import N_, gettext as _
+from server.models import AppealChannel, LEAF_KINDS, Place, PlaceKind, SubmitterKind
+from server.security import public
+from server.services import appeals, places
+from server.services.appeal_catalog import categories_for
+from server.services.appeals import Actor, AppealInput, InvalidAppeal
+from server.services.deadlines import TimeLimits
+from server.services.errors import ServiceError
+from server.services.photos import MAX_PHOTOS
+from server.settings import Settings
+from server.throttle import FailureThrottle
+from server.web import redirect, render
+
+# Three photos of at most 5 MB each, plus the text fields and multipart framing.
+MAX_BODY = 16 * 1024 * 1024
+RATE_WINDOW = 3600  # seconds: the suggestion-box limit counts submissions per hour
+ENTERPRISE_PLACES = LEAF_KINDS - {PlaceKind.RESIDENTIAL_COMPOUND}
+
+AUDIENCES = [
+    (SubmitterKind.RESIDENT, N_("Resident")),
+    (SubmitterKind.ENTERPRISE, N_("Enterprise")),
+]
+CATEGORY_GROUPS = [
+    (N_("For residents"), categories_for(SubmitterKind.RESIDENT)),
+    (N_("For enterprises"), categories_for(SubmitterKind.ENTERPRISE)),
+]
+
+
+@dataclass
+class SuggestForm:
+    """What the person typed, kept to fill the form again after an error."""
+
+    audience: str = ""
+    category: str = ""
+    description: str = ""
+    submitter_name: str = ""
+    submitter_phone: str = ""
+    location_detail: str = ""
+
+    @classmethod
+    def from_form(cls, form: FormMultiDict) -> SuggestForm:
+        values = {f.name: form.get(f.name) for f in fields(cls)}
+        return cls(**{name: value if isinstance(value, str) else "" for name, value in values.items()})
+
+
+def _default_audience(place: Place | None) -> str:
+    return (SubmitterKind.ENTERPRISE if place and place.kind in ENTERPRISE_PLACES else SubmitterKind.RESIDENT).value
+
+
+def _form_page(
+    request: Request,
+    place: Place | None,
+    form: SuggestForm,
+    *,
+    errors: dict[str, str] | None = None,
+    photos_dropped: bool = False,
+    status_code: int = 200,
+) -> Template:
+    return render(
+        request,
+        "suggest/form.html",
+        status_code=status_code,
+        place=place,
+        form=form,
+        errors=errors or {},
+        photos_dropped=photos_dropped,
+        audiences=AUDIENCES,
+        category_groups=CATEGORY_GROUPS,
+        max_photos=MAX_PHOTOS,
+        action=f"/suggest/{place.code}" if place else "/suggest",
+    )
+
+
+def _unknown_place(request: Request) -> Template:
+    return render(request, "suggest/unknown_place.html", status_code=404)
+
+
+def _too_large(request: Request, _exc: Exception) -> Response[Any]:
+    """A body over MAX_BODY cannot be read at all, so the form cannot be kept: say why, link back."""
+    return render(request, "suggest/too_large.html", status_code=413, back=request.url.path, max_photos=MAX_PHOTOS)
+
+
+def _errors_of(error: ServiceError) -> dict[str, str]:
+    problems = error.problems if isinstance(error, InvalidAppeal) else [error]
+    errors: dict[str, str] = {}
+    for problem in problems:
+        errors.setdefault(problem.field or "form", problem.translated())
+    return errors
+
+
+async def _photos(form: FormMultiDict) -> list[bytes]:
+    # A file input left empty arrives as an empty string, not as a file.
+    return [await item.read() for item in form.getall("photos", []) if isinstance(item, UploadFile)]
+
+
+async def _submit(request: Request, db_session: AsyncSession, settings: Settings, place: Place | None) -> Template | Redirect:
+    raw = await request.form()
+    form = SuggestForm.from_form(raw)
+    photos = await _photos(raw)
+    throttle = FailureThrottle(request.app.stores.get("rate_limit"), limit=settings.suggest_rate_limit, window=RATE_WINDOW)
+    key = f"suggest:ip:{request.client.host if request.client else 'unknown'}"
+
+    def again(errors: dict[str, str], status_code: int) -> Template:
+        return _form_page(request, place, form, errors=errors, photos_dropped=bool(photos), status_code=status_code)
+
+    if await throttle.is_blocked(key):
+        return again({"form": _("You have sent several suggestions in the last hour. Please try again later.")}, 429)
+    if form.audience not in {kind.value for kind in SubmitterKind}:
+        return again({"audience": _("Please choose whether you write as a resident or an enterprise.")}, 400)
+    data = AppealInput(
+        channel=AppealChannel.QR if place else AppealChannel.SUGGESTION_BOX,
+        submitter_kind=SubmitterKind(form.audience),
+        category=form.category,
+        description=form.description,
+        place_id=place.id if place else None,
+        submitter_name=form.submitter_name,
+        submitter_phone=form.submitter_phone,
+        location_detail=form.location_detail,
+        photos=photos,
+    )
+    try:
+        appeal = await appeals.submit(
+            db_session, data, actor=Actor.submitter(), limits=TimeLimits.from_settings(settings),
+            uploads_dir=settings.uploads_dir,
+        )
+    except ServiceError as error:
+        return again(_errors_of(error), 400)
+    # The throttle counts accepted submissions here, not failures: mistakes in the form are free.
+    await throttle.record_failure(key)
+    return redirect(f"/track/{appeal.tracking_code}?new=1")
+
+
+@get("/suggest", opt=public(), name="suggest")
+async def suggest_page(request: Request) -> Template:
+    return _form_page(request, None, SuggestForm(audience=_default_audience(None)))
+
+
+@post("/suggest", opt=public(), request_max_body_size=MAX_BODY, exception_handlers={RequestEntityTooLarge: _too_large})
+async def suggest_submit(
+    request: Request, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+) -> Template | Redirect:
+    return await _submit(request, db_session, settings, None)
+
+
+@get("/suggest/{code:str}", opt=public())
+async def suggest_place_page(request: Request, code: FromPath[str], db_session: NamedDependency[AsyncSession]) -> Template:
+    place = await places.get_place_by_code(db_session, code)
+    if place is None:
+        return _unknown_place(request)
+    return _form_page(request, place, SuggestForm(audience=_default_audience(place)))
+
+
+@post(
+    "/suggest/{code:str}", opt=public(), request_max_body_size=MAX_BODY,
+    exception_handlers={RequestEntityTooLarge: _too_large},
+)
+async def suggest_place_submit(
+    request: Request, code: FromPath[str], db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+) -> Template | Redirect:
+    place = await places.get_place_by_code(db_session, code)
+    if place is None:
+        return _unknown_place(request)
+    return await _submit(request, db_session, settings, place)
+
+
+route_handlers = [suggest_page, suggest_submit, suggest_place_page, suggest_place_submit]

@@ -1,0 +1,226 @@
+"""The submitter's tracking page (A6): the public timeline of one case, and the evaluation once it is resolved.
+
+Whoever holds the unguessable tracking code is treated as the submitter. The page shows what happened
+and when, never who the submitter is or which staff member acted. `photo_file` also serves the staff
+pages' photos.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import File, Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.i18n import N_, gettext as _
+from server.models import Appeal, AppealEvent, AppealPhoto, AppealStatus, Evaluation, Place
+from server.security import public
+from server.services import appeals
+from server.services.appeal_catalog import BY_CODE
+from server.services.appeal_workflow import ACTION_LABELS, EVALUATION_LABELS, OPEN, STATUS_LABELS, Action
+from server.services.appeals import ActionInput, Actor, WorkflowError
+from server.services.deadlines import TimeLimits, Urgency
+from server.services.errors import ServiceError
+from server.services.photos import photo_path
+from server.settings import Settings
+from server.web import redirect, render
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def photo_file(settings: Settings, sha256: str) -> File:
+    """A stored appeal photo as a response; 404 when the hash is malformed or the file is missing.
+
+    Callers decide who may see which photo; this only reads the file.
+    """
+    if not SHA256_RE.match(sha256):
+        raise NotFoundException
+    path = photo_path(settings.uploads_dir, sha256)
+    if not path.is_file():
+        raise NotFoundException
+    # Content-addressed: the bytes behind a hash never change. Private: never kept by shared caches.
+    return File(path=path, media_type="image/jpeg", content_disposition_type="inline",
+                headers={"Cache-Control": "private, max-age=604800, immutable"})
+
+
+@dataclass(frozen=True)
+class Step:
+    at: str
+    action: str  # msgid
+    status: str | None  # msgid
+    note: str | None
+    departments: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    label: str  # msgid
+    due: str
+    left: str | None
+    urgency: Urgency
+
+
+@dataclass
+class EvaluateForm:
+    evaluation: str = ""
+    comment: str = ""
+
+
+def _local(moment: datetime, settings: Settings) -> str:
+    return moment.astimezone(settings.tz).strftime(TIME_FORMAT)
+
+
+def _left(delta: timedelta) -> str | None:
+    if delta <= timedelta(0):
+        return None
+    hours, rest = divmod(int(delta.total_seconds()), 3600)
+    days, hours = divmod(hours, 24)
+    if days:
+        return _("%(days)d days %(hours)d hours left") % {"days": days, "hours": hours}
+    return _("%(hours)d hours %(minutes)d minutes left") % {"hours": hours, "minutes": rest // 60}
+
+
+def _steps(events: list[AppealEvent], settings: Settings) -> list[Step]:
+    steps = []
+    for event in events:
+        data = event.data or {}
+        departments = [data["department"]] if data.get("department") else list(data.get("departments") or [])
+        steps.append(
+            Step(
+                at=_local(event.at, settings),
+                action=ACTION_LABELS.get(Action(event.action), event.action),
+                status=STATUS_LABELS[event.to_status] if event.to_status and event.to_status != event.from_status else None,
+                note=event.note,
+                departments=departments,
+            )
+        )
+    return steps
+
+
+def _deadlines(appeal: Appeal, settings: Settings) -> list[Deadline]:
+    """Time left for an open case: first response while nobody has responded, then resolution."""
+    if appeal.status not in OPEN:
+        return []
+    limits = TimeLimits.from_settings(settings)
+    now = appeals.utc_now()
+    rows = []
+    if appeal.first_response_at is None:
+        rows.append((N_("Respond by"), appeal.response_due_at))
+    rows.append((N_("Resolve by"), appeal.resolve_due_at))
+    return [
+        Deadline(label, _local(due, settings), _left(due - now), limits.urgency(appeal.received_at, due, None, now))
+        for label, due in rows
+    ]
+
+
+async def _submitted_photos(db_session: AsyncSession, appeal: Appeal, events: list[AppealEvent]) -> list[AppealPhoto]:
+    """Only the photos the submitter sent with the case; photos staff attach later stay on staff pages."""
+    submitted = {event.id for event in events if event.action == Action.SUBMIT}
+    return [photo for photo in await appeals.photos_of(db_session, appeal.id) if photo.event_id in submitted]
+
+
+def _not_found(request: Request) -> Template:
+    return render(request, "track/not_found.html", status_code=404)
+
+
+async def _page(
+    request: Request,
+    db_session: AsyncSession,
+    settings: Settings,
+    appeal: Appeal,
+    *,
+    new: bool = False,
+    form: EvaluateForm | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    events = await appeals.timeline(db_session, appeal.id, public_only=True)
+    place = await db_session.get(Place, appeal.place_id) if appeal.place_id else None
+    category = BY_CODE.get(appeal.category)
+    response = render(
+        request,
+        "track/case.html",
+        status_code=status_code,
+        appeal=appeal,
+        new=new,
+        tracking_url=f"{str(request.base_url).rstrip('/')}/track/{appeal.tracking_code}",
+        place=place,
+        category_label=category.label if category else appeal.category,
+        status_label=STATUS_LABELS[appeal.status],
+        steps=_steps(events, settings),
+        deadlines=_deadlines(appeal, settings),
+        photos=await _submitted_photos(db_session, appeal, events),
+        evaluations=EVALUATION_LABELS,
+        evaluation_label=EVALUATION_LABELS.get(appeal.evaluation) if appeal.evaluation else None,
+        sent_back=appeal.evaluation is Evaluation.UNSATISFIED and appeal.status in OPEN,
+        can_evaluate=appeal.status is AppealStatus.RESOLVED,
+        form=form or EvaluateForm(),
+        errors=errors or {},
+        Urgency=Urgency,
+        AppealStatus=AppealStatus,
+    )
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@get("/track/{code:str}", opt=public(), name="track")
+async def track_page(
+    request: Request,
+    code: FromPath[str],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    new: FromQuery[bool] = False,
+) -> Template:
+    appeal = await appeals.get_by_tracking_code(db_session, code)
+    if appeal is None:
+        return _not_found(request)
+    return await _page(request, db_session, settings, appeal, new=new)
+
+
+@post("/track/{code:str}/evaluate", opt=public())
+async def evaluate(
+    request: Request,
+    code: FromPath[str],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    data: Annotated[EvaluateForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Template | Redirect:
+    appeal = await appeals.get_by_tracking_code(db_session, code)
+    if appeal is None:
+        return _not_found(request)
+    choice = Evaluation(data.evaluation) if data.evaluation in {e.value for e in Evaluation} else None
+    try:
+        await appeals.act(
+            db_session, appeal, Action.EVALUATE, Actor.submitter(), ActionInput(note=data.comment, evaluation=choice),
+            limits=TimeLimits.from_settings(settings),
+        )
+    except ServiceError as error:
+        status_code = 409 if isinstance(error, WorkflowError) else 400
+        errors = {error.field or "form": error.translated()}
+        return await _page(request, db_session, settings, appeal, form=data, errors=errors, status_code=status_code)
+    return redirect(f"/track/{appeal.tracking_code}#evaluation")
+
+
+@get("/track/{code:str}/photos/{sha:str}", opt=public())
+async def track_photo(
+    code: FromPath[str], sha: FromPath[str], db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+) -> File:
+    appeal = await appeals.get_by_tracking_code(db_session, code)
+    if appeal is None:
+        raise NotFoundException
+    events = await appeals.timeline(db_session, appeal.id, public_only=True)
+    if sha not in {photo.sha256 for photo in await _submitted_photos(db_session, appeal, events)}:
+        raise NotFoundException
+    return photo_file(settings, sha)
+
+
+route_handlers = [track_page, evaluate, track_photo]

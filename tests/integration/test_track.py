@@ -1,0 +1,209 @@
+"""The submitter's tracking page (A6): public timeline without personal data, time limits, evaluation once."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+from litestar.testing import AsyncTestClient
+from PIL import Image
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.models import Appeal, AppealChannel, AppealEvent, AppealPhoto, AppealStatus, Evaluation, Role, SubmitterKind, User
+from server.services import appeals
+from server.services.appeal_workflow import Action
+from server.services.appeals import ActionInput, Actor, AppealInput
+from server.services.deadlines import TimeLimits
+from server.settings import Settings
+from tests.helpers import Web
+
+PRIVATE = ("张女士", "13800000001", "3号楼2单元")
+STAFF_NAME = "测试staff"  # the people fixture's display name for the staff user
+RESOLUTION = "已更换楼道灯，并检查了整栋楼的照明。"
+
+
+def jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (640, 480), (30, 90, 160)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+class Cases:
+    """Cases arranged through the real services, committed so the app sees them."""
+
+    def __init__(self, db: AsyncSession, settings: Settings, staff: User) -> None:
+        self.db = db
+        self.settings = settings
+        self.staff = Actor.for_user(staff)
+        self.limits = TimeLimits.from_settings(settings)
+
+    async def submit(self, *, days_ago: float = 0) -> Appeal:
+        data = AppealInput(
+            channel=AppealChannel.SUGGESTION_BOX, submitter_kind=SubmitterKind.RESIDENT, category="facilities",
+            description="楼道灯坏了一个多月，晚上上下楼很不安全", submitter_name=PRIVATE[0],
+            submitter_phone=PRIVATE[1], location_detail=PRIVATE[2], photos=[jpeg()],
+        )
+        received = appeals.utc_now() - timedelta(days=days_ago)
+        appeal = await appeals.submit(
+            self.db, data, actor=Actor.submitter(), limits=self.limits, uploads_dir=self.settings.uploads_dir,
+            clock=lambda: received,
+        )
+        await self.db.commit()
+        return appeal
+
+    async def resolved(self) -> Appeal:
+        appeal = await self.submit()
+        departments = await appeals.seed_departments(self.db)
+        steps = [
+            (Action.TRANSFER, ActionInput(department_id=departments["cgj"].id, note="请区城管处理")),
+            (Action.ACCEPT, ActionInput()),
+            (Action.RESOLVE, ActionInput(note=RESOLUTION)),
+        ]
+        for action, payload in steps:
+            await appeals.act(self.db, appeal, action, self.staff, payload, limits=self.limits)
+        await self.db.commit()
+        return appeal
+
+    async def reload(self, appeal: Appeal) -> Appeal:
+        await self.db.commit()
+        await self.db.refresh(appeal)
+        return appeal
+
+    async def event_count(self) -> int:
+        await self.db.commit()
+        return await self.db.scalar(select(func.count()).select_from(AppealEvent)) or 0
+
+
+@pytest.fixture
+async def cases(db: AsyncSession, settings: Settings, people: dict[Role, str], client: AsyncTestClient) -> Cases:
+    staff = await db.scalar(select(User).where(User.username == people[Role.STAFF]))
+    assert staff is not None
+    await client.get("/lang/en")  # assert on English msgids: valid before and after translation
+    return Cases(db, settings, staff)
+
+
+async def evaluate(web: Web, appeal: Appeal, evaluation: str, comment: str = "") -> tuple[int, str]:
+    token = await web.csrf(f"/track/{appeal.tracking_code}")
+    response = await web.client.post(
+        f"/track/{appeal.tracking_code}/evaluate", data={"evaluation": evaluation, "comment": comment, "_csrf_token": token}
+    )
+    return response.status_code, response.text
+
+
+async def test_the_timeline_shows_each_step_and_no_personal_data(client: AsyncTestClient, cases: Cases) -> None:
+    appeal = await cases.resolved()
+    page = await client.get(f"/track/{appeal.tracking_code}")
+    assert page.status_code == 200
+    assert page.headers["x-robots-tag"] == "noindex"
+    text = page.text
+    for label in ("Submitted", "Transfer", "Start handling", "Resolve"):
+        assert f"<strong>{label}</strong>" in text
+    assert "区城管" in text  # the department it was transferred to
+    assert RESOLUTION in text
+    assert appeal.reference in text
+    for private in (*PRIVATE, STAFF_NAME):
+        assert private not in text
+    assert "Are you satisfied with how your case was resolved?" in text
+
+
+async def test_an_open_case_shows_its_time_limits(client: AsyncTestClient, cases: Cases) -> None:
+    fresh = await cases.submit()
+    page = (await client.get(f"/track/{fresh.tracking_code}")).text
+    assert "Respond by" in page and "Resolve by" in page
+    assert "hours" in page and "left" in page
+    assert "Overdue" not in page
+    assert "Once your case is resolved, you can evaluate it here." in page
+
+    late = await cases.submit(days_ago=8)
+    page = (await client.get(f"/track/{late.tracking_code}")).text
+    assert page.count('<span class="badge badge-danger">Overdue</span>') == 2  # response and resolution
+
+
+async def test_the_submitters_photos_are_shown_and_served(client: AsyncTestClient, cases: Cases) -> None:
+    appeal = await cases.submit()
+    other = await cases.submit()
+    photo = await cases.db.scalar(select(AppealPhoto).where(AppealPhoto.appeal_id == appeal.id))
+    assert photo is not None
+    page = await client.get(f"/track/{appeal.tracking_code}")
+    src = f"/track/{appeal.tracking_code}/photos/{photo.sha256}"
+    assert src in page.text
+    image = await client.get(src)
+    assert image.status_code == 200
+    assert image.headers["content-type"] == "image/jpeg"
+    assert image.content[:2] == b"\xff\xd8"
+    # Only through the tracking code of a case that holds the photo.
+    assert (await client.get(f"/track/{other.tracking_code}/photos/{'0' * 64}")).status_code == 404
+    assert (await client.get(f"/track/not-a-real-code/photos/{photo.sha256}")).status_code == 404
+
+
+async def test_a_forged_code_is_a_clear_404(client: AsyncTestClient, cases: Cases) -> None:
+    appeal = await cases.submit()
+    forged = appeal.tracking_code[:-1] + ("A" if appeal.tracking_code[-1] != "A" else "B")
+    for code in (forged, "x", "y" * 200):
+        page = await client.get(f"/track/{code}")
+        assert page.status_code == 404
+        assert "Case not found" in page.text
+        assert appeal.reference not in page.text
+
+
+async def test_the_submitter_evaluates_once(web: Web, cases: Cases) -> None:
+    appeal = await cases.resolved()
+    status, _ = await evaluate(web, appeal, Evaluation.SATISFIED.value, "灯修好了，谢谢")
+    assert status == 303  # back to the tracking page
+    appeal = await cases.reload(appeal)
+    assert (appeal.status, appeal.evaluation, appeal.evaluation_comment) == (AppealStatus.EVALUATED, Evaluation.SATISFIED, "灯修好了，谢谢")
+    page = (await web.client.get(f"/track/{appeal.tracking_code}")).text
+    assert "Thank you. Your evaluation: Satisfied" in page
+    assert 'action="/track/' not in page  # no second form
+
+    events = await cases.event_count()
+    status, text = await evaluate(web, appeal, Evaluation.UNSATISFIED.value, "again")
+    assert status == 409
+    assert "This case has already been evaluated." in text
+    appeal = await cases.reload(appeal)
+    assert (appeal.status, appeal.evaluation) == (AppealStatus.EVALUATED, Evaluation.SATISFIED)
+    assert await cases.event_count() == events
+
+
+async def test_unsatisfied_sends_the_case_back(web: Web, cases: Cases) -> None:
+    appeal = await cases.resolved()
+    status, _ = await evaluate(web, appeal, Evaluation.UNSATISFIED.value, "灯又坏了")
+    assert status == 303
+    text = (await web.client.get(f"/track/{appeal.tracking_code}")).text
+    assert "the case was sent back for further handling" in text
+    appeal = await cases.reload(appeal)
+    assert (appeal.status, appeal.evaluation, appeal.reopen_count) == (AppealStatus.IN_PROGRESS, Evaluation.UNSATISFIED, 1)
+    assert "<strong>Evaluate</strong>" in text and "灯又坏了" in text
+
+
+async def test_an_evaluation_needs_a_choice_and_keeps_the_comment(web: Web, cases: Cases) -> None:
+    appeal = await cases.resolved()
+    events = await cases.event_count()
+    status, text = await evaluate(web, appeal, "", "说两句")
+    assert status == 400
+    assert "Please choose an evaluation." in text
+    assert ">说两句</textarea>" in text
+    status, text = await evaluate(web, appeal, Evaluation.SATISFIED.value, "长" * 2001)
+    assert status == 400
+    assert "Please keep the note under 2000 characters." in text
+    assert (await cases.reload(appeal)).status is AppealStatus.RESOLVED
+    assert await cases.event_count() == events
+
+
+async def test_an_open_case_cannot_be_evaluated(web: Web, cases: Cases) -> None:
+    appeal = await cases.submit()
+    events = await cases.event_count()
+    status, _ = await evaluate(web, appeal, Evaluation.SATISFIED.value)
+    assert status == 409
+    assert (await cases.reload(appeal)).evaluation is None
+    assert await cases.event_count() == events
+
+
+async def test_evaluating_a_forged_code_is_a_404(web: Web, cases: Cases) -> None:
+    await cases.resolved()
+    token = await web.csrf("/suggest")
+    response = await web.client.post("/track/forged-code/evaluate", data={"evaluation": "satisfied", "_csrf_token": token})
+    assert response.status_code == 404
+    assert "Case not found" in response.text

@@ -16,6 +16,7 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from server.db import session_scope
 from server.services import appeals
 from server.services.appeals import Clock, utc_now
+from server.services.deadlines import TimeLimits
 from server.settings import Settings
 
 logger = logging.getLogger("shanzhi.worker")
@@ -26,6 +27,7 @@ async def run_jobs_once(config: SQLAlchemyAsyncConfig, settings: Settings, clock
     """Run every job once in its own transaction; returns how many overdue limits were newly recorded."""
     async with session_scope(config) as session:
         recorded = await appeals.record_overdue(session, clock=clock)
+        await appeals.record_due_soon(session, limits=TimeLimits.from_settings(settings), clock=clock)
     if recorded:
         logger.info("recorded %d overdue time limit(s) (clock %s)", recorded, clock().astimezone(settings.tz).isoformat())
     return recorded

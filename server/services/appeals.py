@@ -35,7 +35,7 @@ from server.models import (
 from server.services import notifications
 from server.services.appeal_catalog import BY_CODE
 from server.services.appeal_workflow import STATUS_LABELS, SUBMITTER, Action, Principal, is_allowed, target_of, transition_for
-from server.services.deadlines import TimeLimits
+from server.services.deadlines import TimeLimits, Urgency
 from server.services.errors import ServiceError
 from server.services.photos import MAX_PHOTOS, normalise_photo, save_photo, store_photo
 
@@ -367,9 +367,6 @@ async def act(
         appeal.complex_reason = note
         appeal.resolve_due_at = limits.resolve_due(appeal.received_at, complex_case=True)
         data["resolve_due_at"] = appeal.resolve_due_at.isoformat()
-    elif action is Action.ACCEPT:
-        if actor.principal == Role.GRID_WORKER and appeal.assignee_id is None:
-            appeal.assignee_id = actor.user_id
     elif action is Action.RESOLVE:
         note = _require_note(note, N_("Please write how the problem was resolved."))
         appeal.resolution_note = note
@@ -504,6 +501,30 @@ async def record_overdue(session: AsyncSession, *, clock: Clock = utc_now) -> in
                 dedupe=key, appeal_id=appeal.id,
             )
     return recorded
+
+
+async def record_due_soon(session: AsyncSession, *, limits: TimeLimits, clock: Clock = utc_now) -> int:
+    """Tell the people responsible, once per limit, that a case is about to miss it (即将超时)."""
+    now = clock()
+    open_cases = await session.scalars(
+        select(Appeal).where(
+            Appeal.status.in_([AppealStatus.RECEIVED, AppealStatus.TRANSFERRED, AppealStatus.IN_PROGRESS])
+        )
+    )
+    notified = 0
+    for appeal in open_cases:
+        limits_to_check = [("resolution", appeal.resolved_at, appeal.resolve_due_at)]
+        if appeal.first_response_at is None:
+            limits_to_check.append(("response", None, appeal.response_due_at))
+        for kind, done_at, due in limits_to_check:
+            if limits.urgency(appeal.received_at, due, done_at, now) is not Urgency.DUE_SOON:
+                continue
+            notified += await notifications.notify(
+                session, await _handlers(session, appeal), kind="due_soon",
+                text=N_("Case %(reference)s is due soon"), params={"reference": appeal.reference},
+                dedupe=f"due_soon:{kind}:{appeal.id}:{appeal.reopen_count}", appeal_id=appeal.id,
+            )
+    return notified
 
 
 async def get_by_reference(session: AsyncSession, reference: str) -> Appeal | None:

@@ -11,6 +11,7 @@ from uuid import UUID
 
 import httpx
 from sqlalchemy import event, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -83,6 +84,8 @@ async def deliver(messages: list[Message]) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _send_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint was released; the real commit comes later (or not at all)
     messages = session.info.pop(OUTBOX_KEY, None)
     if not messages:
         return
@@ -97,6 +100,8 @@ def _send_after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _drop_on_rollback(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # only a savepoint was rolled back; what the transaction queued before it stands
     session.info.pop(OUTBOX_KEY, None)
 
 
@@ -119,12 +124,19 @@ async def notify(
         key = f"{dedupe}:{user_id}"
         if await session.scalar(select(Notification.id).where(Notification.dedupe_key == key)) is not None:
             continue
-        session.add(
-            Notification(user_id=user_id, kind=kind, appeal_id=appeal_id, message=text, params=params or {}, dedupe_key=key)
-        )
+        try:
+            # A savepoint per entry: when another worker wrote the same key first, only this entry is dropped.
+            async with session.begin_nested():
+                session.add(
+                    Notification(
+                        user_id=user_id, kind=kind, appeal_id=appeal_id, message=text, params=params or {}, dedupe_key=key
+                    )
+                )
+                await session.flush()
+        except IntegrityError:
+            continue
         session.sync_session.info.setdefault(OUTBOX_KEY, []).append(Message(user_id, kind, text, params or {}))
         created += 1
-    await session.flush()
     return created
 
 

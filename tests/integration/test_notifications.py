@@ -16,10 +16,11 @@ import httpx
 import pytest
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db import make_alchemy_config, session_scope
-from server.models import Appeal, AppealStatus, Evaluation, Notification, Role
+from server.models import Appeal, AppealStatus, Department, Evaluation, Notification, Role
 from server.services import notifications
 from server.services.appeal_workflow import SUBMITTER, Action
 from server.services.appeals import ActionInput
@@ -214,6 +215,30 @@ async def test_nothing_is_sent_when_the_transaction_rolls_back(config: SQLAlchem
     # would be among the first two messages.
     messages = await recording.wait_for(2)
     assert [m.params for m in messages] == [{"reference": kept.reference}] * 2
+
+
+async def test_messages_wait_for_the_real_commit_and_survive_a_failed_savepoint(
+    config: SQLAlchemyAsyncConfig, settings: Settings
+) -> None:
+    """A savepoint inside the request (a retried insert, a duplicate notification from another worker)
+    neither sends the queued messages early nor drops them; the commit sends them once."""
+    recording = RecordingChannel()
+    notifications.configure_channels([recording])
+    async with session_scope(config) as session:
+        world = await make_world(session, settings)
+    async with session_scope(config) as session:
+        world = await load_world(session, settings, world.clock)
+        first = await world.submit()
+        with pytest.raises(IntegrityError):
+            async with session.begin_nested():
+                session.add(Department(code="cgj", name="重复的部门"))
+                await session.flush()
+        async with session.begin_nested():
+            await session.flush()
+        await asyncio.sleep(0.05)  # had a savepoint sent the queue, the delivery task would have run now
+        assert recording.messages == []
+    messages = await recording.wait_for(2)
+    assert [m.params for m in messages] == [{"reference": first.reference}] * 2
 
 
 class _Hook(BaseHTTPRequestHandler):

@@ -230,3 +230,28 @@ def test_the_embedded_worker_is_on_by_default_outside_tests(tmp_path: Path) -> N
     env = {"SHANZHI_VAR_DIR": str(tmp_path), "SHANZHI_SECRET_KEY": "x"}
     assert Settings.from_env(env).embedded_worker is True
     assert Settings.from_env({**env, "SHANZHI_EMBEDDED_WORKER": "false"}).embedded_worker is False
+
+
+async def due_soon_notifications(config: SQLAlchemyAsyncConfig) -> list[tuple[str, str]]:
+    async with config.get_session() as session:
+        rows = await session.execute(
+            select(User.username, Notification.params).join(User, User.id == Notification.user_id).where(Notification.kind == "due_soon")
+        )
+        return sorted((username, params["reference"]) for username, params in rows)
+
+
+async def test_due_soon_is_announced_once_before_the_limit(config: SQLAlchemyAsyncConfig, settings: Settings) -> None:
+    """即将超时: with a quarter of the 12-hour response window left, staff hear about it once."""
+    references: list[str] = []
+
+    async def steps(world: World) -> None:
+        references.append((await world.submit()).reference)
+
+    clock = await arrange(config, settings, steps)
+    clock.advance(hours=9)  # exactly a quarter left: still on track
+    await run_jobs_once(config, settings, clock)
+    assert await due_soon_notifications(config) == []
+    clock.advance(minutes=1)
+    await run_jobs_once(config, settings, clock)
+    await run_jobs_once(config, settings, clock)
+    assert await due_soon_notifications(config) == [(name, references[0]) for name in STAFF_SIDE]

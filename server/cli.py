@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from server.db import make_alchemy_config, session_scope
 from server.models import Role
-from server.services import accounts, demo, places
+from server.services import accounts, appeals, demo, places
 from server.services.errors import ServiceError
 from server.settings import Settings, get_settings
 
@@ -124,8 +124,11 @@ def user_group() -> None:
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]), help="The user's role.")
 @click.option("--name", "display_name", help="Name shown in the app (defaults to the username).")
 @click.option("--place", "place_code", help="Public code of the place the user works in (e.g. their grid).")
+@click.option("--department", "department_code", help="For department users: their department's code (e.g. cgj).")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="Prompted when omitted.")
-def user_create(username: str, role: str, display_name: str | None, place_code: str | None, password: str) -> None:
+def user_create(
+    username: str, role: str, display_name: str | None, place_code: str | None, department_code: str | None, password: str
+) -> None:
     """Create an account with a role."""
 
     async def run() -> None:
@@ -138,6 +141,14 @@ def user_create(username: str, role: str, display_name: str | None, place_code: 
                     if place is None:
                         raise click.ClickException(f"No place has the code {place_code!r}.")
                     place_id = place.id
+                department_id = None
+                if department_code:
+                    department = await appeals.department_by_code(session, department_code)
+                    if department is None:
+                        raise click.ClickException(f"No department has the code {department_code!r}.")
+                    department_id = department.id
+                elif role == Role.DEPARTMENT:
+                    raise click.ClickException("A department user needs --department CODE.")
                 await accounts.create_user(
                     session,
                     username=username,
@@ -145,6 +156,7 @@ def user_create(username: str, role: str, display_name: str | None, place_code: 
                     role=Role(role),
                     display_name=display_name or username,
                     place_id=place_id,
+                    department_id=department_id,
                 )
         finally:
             await config.get_engine().dispose()

@@ -557,6 +557,10 @@ async def photos_of(session: AsyncSession, appeal_id: UUID) -> list[AppealPhoto]
     return list(await session.scalars(select(AppealPhoto).where(AppealPhoto.appeal_id == appeal_id).order_by(AppealPhoto.created_at)))
 
 
+async def department_by_code(session: AsyncSession, code: str) -> Department | None:
+    return await session.scalar(select(Department).where(Department.code == code.strip().lower()))
+
+
 async def departments(session: AsyncSession) -> list[Department]:
     return list(await session.scalars(select(Department).order_by(Department.name)))
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from server.app import create_app
 from server.cli import main
 from server.db import MIGRATIONS_DIR
-from server.models import Place, Role, User
+from server.models import Department, Place, Role, User
 from server.services.demo import DEMO_USERS
 from server.settings import Settings, get_settings
 
@@ -185,6 +185,24 @@ def test_user_create_refuses_an_unknown_place(cli: Any, database_url: str) -> No
     assert result.exit_code != 0
     assert "ZZZZZZ" in result.output
     assert query(database_url, select(User.id)) == []
+
+
+def test_department_user_is_tied_to_its_department(cli: Any, database_url: str) -> None:
+    """A department account needs its department; with it, the account acts for that department."""
+    assert cli("demo").exit_code == 0
+    refused = cli("user", "create", "--role", "department", "--password", "longenough1", "nodept")
+    assert refused.exit_code != 0
+    assert "--department" in refused.output
+    unknown = cli("user", "create", "--role", "department", "--department", "xyz", "--password", "longenough1", "nodept")
+    assert unknown.exit_code != 0
+    assert "xyz" in unknown.output
+    assert query(database_url, select(User.id).where(User.username == "nodept")) == []
+    result = cli("user", "create", "--role", "department", "--department", "zjj", "--password", "longenough1", "zjj-duty")
+    assert result.exit_code == 0, result.output
+    [(department_name,)] = query(
+        database_url, select(Department.name).join(User, User.department_id == Department.id).where(User.username == "zjj-duty")
+    )
+    assert department_name == "区住建"
 
 
 def test_backup_of_the_configured_database(cli: Any, database_url: str, tmp_path: Path) -> None:

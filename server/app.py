@@ -115,6 +115,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     alchemy = make_alchemy_config(settings)
     assets = AssetManifest(release=settings.release)
+    if settings.notify_webhook_url:
+        notifications.configure_channels(notifications.channels_for(settings.notify_webhook_url))
     session_config = SessionConfig(
         key=SESSION_COOKIE,
         max_age=settings.session_max_age,

@@ -10,9 +10,9 @@ from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from server.i18n import LANG_COOKIE, N_, current_locale, negotiate_locale, gettext as _
+from server.i18n import N_, gettext as _
 from server.security import SESSION_EXPIRED_KEY
-from server.web import is_htmx, page_context
+from server.web import is_htmx, page_context, use_request_locale
 
 logger = logging.getLogger("shanzhi.errors")
 
@@ -53,10 +53,7 @@ def _texts(status: int, detail: str) -> tuple[str, str]:
 
 
 def error_response(request: Request, status: int, detail: str = "") -> Response:
-    # 404 and 405 are raised before any route matches, so the request middleware never set the
-    # locale: take it from the request here.
-    settings = request.app.state.get("settings")
-    current_locale.set(negotiate_locale(request.cookies.get(LANG_COOKIE), settings.locale if settings else "zh_CN"))
+    use_request_locale(request)  # before translating the texts below
     title, message = _texts(status, detail)
     if wants_json(request):
         return Response(

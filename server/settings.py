@@ -60,6 +60,8 @@ class Settings:
     # Run the background jobs (overdue appeals) inside `shanzhi serve`. Off unless read from the
     # environment, so an app built in a test never starts a loop of its own.
     embedded_worker: bool = False
+    # Outbound notifications are logged; with a URL they are also POSTed there as JSON (SMS/WeChat gateway).
+    notify_webhook_url: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -87,6 +89,7 @@ class Settings:
             debug=_bool(env.get("SHANZHI_DEBUG"), default=False),
             release=env.get("SHANZHI_RELEASE", ""),
             embedded_worker=_bool(env.get("SHANZHI_EMBEDDED_WORKER"), default=True),
+            notify_webhook_url=env.get("SHANZHI_NOTIFY_WEBHOOK_URL") or None,
             appeal_response_hours=int(env.get("SHANZHI_APPEAL_RESPONSE_HOURS") or 12),
             appeal_resolve_days=int(env.get("SHANZHI_APPEAL_RESOLVE_DAYS") or 7),
             appeal_complex_resolve_months=int(env.get("SHANZHI_APPEAL_COMPLEX_RESOLVE_MONTHS") or 1),

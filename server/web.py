@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from litestar import Request
 from litestar.response import Redirect, Template
 
-from server.i18n import HTML_LANG, N_, current_locale
+from server.i18n import HTML_LANG, LANG_COOKIE, N_, current_locale, negotiate_locale
 from server.models import Role
 from server.security import CurrentUser
 
@@ -69,9 +69,18 @@ def current_user(request: Request) -> CurrentUser | None:
     return request.scope.get("user")
 
 
+def use_request_locale(request: Request) -> str:
+    """Make the request's language current. Exception handlers run outside the request middleware
+    (and 404/405 before any route), so pages rendered there must set it themselves."""
+    settings = request.app.state.get("settings")
+    locale = negotiate_locale(request.cookies.get(LANG_COOKIE), settings.locale if settings else "zh_CN")
+    current_locale.set(locale)
+    return locale
+
+
 def page_context(request: Request, **context: Any) -> dict[str, Any]:
     user = context.pop("user", current_user(request))
-    locale = current_locale.get()
+    locale = use_request_locale(request)
     return {
         "user": user,
         "nav_items": nav_for(user, request.url.path),

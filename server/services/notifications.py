@@ -64,6 +64,14 @@ class WebhookChannel:
 _channels: list[Channel] = [LoggingChannel()]
 
 
+def channels_for(webhook_url: str | None) -> list[Channel]:
+    """The outbound channels a deployment asks for: always the log, plus a webhook when configured."""
+    configured: list[Channel] = [LoggingChannel()]
+    if webhook_url:
+        configured.append(WebhookChannel(webhook_url))
+    return configured
+
+
 def configure_channels(channels: Iterable[Channel]) -> None:
     _channels[:] = list(channels)
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.app import create_app
 from server.db import make_alchemy_config, session_scope
 from server.models import Appeal, AppealStatus, Department, Evaluation, Notification, Role
 from server.services import notifications
@@ -239,6 +241,15 @@ async def test_messages_wait_for_the_real_commit_and_survive_a_failed_savepoint(
         assert recording.messages == []
     messages = await recording.wait_for(2)
     assert [m.params for m in messages] == [{"reference": first.reference}] * 2
+
+
+def test_a_configured_webhook_url_adds_the_webhook_channel(settings: Settings) -> None:
+    """SHANZHI_NOTIFY_WEBHOOK_URL turns the webhook channel on next to the log; unset, only the log runs."""
+    assert [c.name for c in notifications.channels_for(None)] == ["log"]
+    create_app(replace(settings, notify_webhook_url="http://127.0.0.1:9/hook"))
+    active = notifications.channels()
+    assert [c.name for c in active] == ["log", "webhook"]
+    assert active[1].url == "http://127.0.0.1:9/hook"  # type: ignore[attr-defined]
 
 
 class _Hook(BaseHTTPRequestHandler):

@@ -8,7 +8,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.models import LEAF_KINDS, Place, PlaceKind, Role
+from server.models import LEAF_KINDS, Department, Place, PlaceKind, Role
 from server.security import STAFF_SIDE, CurrentUser, public, roles
 from server.services import accounts, places
 from server.services import appeal_ledger as ledger
@@ -34,6 +34,7 @@ async def _appeal_overview(db_session: AsyncSession, user: CurrentUser, settings
         return {"appeal_counts": await ledger.deadline_counts(db_session, ledger.Viewer.of(user), limits, now)}
     if user.role is Role.DEPARTMENT and user.department_id:
         return {
+            "department": await db_session.get(Department, user.department_id),
             "summons_waiting": await ledger.pending_summons(db_session, user.department_id, now),
             "department_cases": await ledger.open_cases_of(db_session, limits, now, department_id=user.department_id),
             "tz": limits.tz,

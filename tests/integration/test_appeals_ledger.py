@@ -275,6 +275,9 @@ async def test_department_home_lists_summons_and_its_cases(client: AsyncTestClie
     assert REFERENCE_LINK.findall(waiting) == [summoned]
     assert REFERENCE_LINK.findall(cases) == [assigned]
     assert "Inbox" in page and re.search(r'<span class="badge nav-count">2<', page)  # transferred + summoned
+    lead = page.split('class="lead"')[1].split("</p>")[0]
+    assert "区城管" in lead  # a department user sees their department, not an empty "my area"
+    assert "No area is assigned" not in page
 
 
 async def test_grid_worker_home_lists_the_cases_assigned_to_them(client: AsyncTestClient, web: Web, staffing: Staffing) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 
@@ -25,11 +26,16 @@ DEFAULT_INTERVAL = 60.0  # seconds between runs
 
 async def run_jobs_once(config: SQLAlchemyAsyncConfig, settings: Settings, clock: Clock = utc_now) -> int:
     """Run every job once in its own transaction; returns how many overdue limits were newly recorded."""
+    now = clock()  # one moment for the whole run, so the jobs agree on what is late
+
+    def at_now() -> datetime:
+        return now
+
     async with session_scope(config) as session:
-        recorded = await appeals.record_overdue(session, clock=clock)
-        await appeals.record_due_soon(session, limits=TimeLimits.from_settings(settings), clock=clock)
+        recorded = await appeals.record_overdue(session, clock=at_now)
+        await appeals.record_due_soon(session, limits=TimeLimits.from_settings(settings), clock=at_now)
     if recorded:
-        logger.info("recorded %d overdue time limit(s) (clock %s)", recorded, clock().astimezone(settings.tz).isoformat())
+        logger.info("recorded %d overdue time limit(s) (clock %s)", recorded, now.astimezone(settings.tz).isoformat())
     return recorded
 
 

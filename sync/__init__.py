@@ -1,5 +1,5 @@
 """Offline sync engine: protocol structs and reconciliation of device outboxes (no Litestar import).
 
-The protocol is specified in ARCHITECTURE.md ("Offline sync") and will be documented in docs/sync.md
-when the field-work issue lands; until then this package only reserves its place in the layout.
+So far: `sync.hlc`, the hybrid logical clock that stamps every mutation. The push/pull protocol of
+ARCHITECTURE.md ("Offline sync") comes with the field-work issue and will be specified in docs/sync.md.
 """

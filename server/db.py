@@ -13,7 +13,7 @@ from advanced_alchemy.extensions.litestar import (
     SQLAlchemyAsyncConfig,
 )
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import PACKAGE_DIR
 from server.settings import Settings
@@ -51,10 +51,6 @@ def make_alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
         engine = config.get_engine()
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return config
-
-
-def engine_of(config: SQLAlchemyAsyncConfig) -> AsyncEngine:
-    return config.get_engine()
 
 
 @asynccontextmanager

@@ -37,10 +37,6 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return translations_for(current_locale.get()).ngettext(singular, plural, n)
 
 
-def pgettext(context: str, message: str) -> str:
-    return translations_for(current_locale.get()).pgettext(context, message)
-
-
 def N_(message: str) -> str:  # noqa: N802 - the conventional name extractors look for
     """Mark a string for extraction; translate it later, where the locale is known."""
     return message

@@ -44,10 +44,6 @@ def normalise_username(username: str) -> str:
     return username.strip().lower()
 
 
-async def get_user(session: AsyncSession, user_id: UUID) -> User | None:
-    return await session.get(User, user_id)
-
-
 async def get_user_by_username(session: AsyncSession, username: str) -> User | None:
     return await session.scalar(select(User).where(User.username == normalise_username(username)))
 
@@ -100,13 +96,6 @@ async def authenticate(session: AsyncSession, username: str, password: str) -> U
     user.last_login_at = datetime.now(UTC)
     await session.flush()
     return user
-
-
-async def users_by_role(session: AsyncSession) -> dict[Role, int]:
-    from sqlalchemy import func
-
-    rows = await session.execute(select(User.role, func.count()).group_by(User.role))
-    return {role: count for role, count in rows.all()}
 
 
 async def list_users(session: AsyncSession) -> list[User]:

@@ -125,6 +125,12 @@ TABLE: list[Row] = [
     Row("GET", "/static/{file_path:path}", EVERYONE, sample="/static/css/app.css"),
     Row("HEAD", "/static/{file_path:path}", EVERYONE, sample="/static/css/app.css"),
     Row("GET", "/healthz", EVERYONE),
+    # Sync API (F5): push, pull, photo upload
+    # -- sync api rows --
+    # Field pages of the grid worker (F1-F4)
+    # -- field rows --
+    # Staff: devices and conflicts
+    # -- sync admin rows --
 ]
 
 PRINCIPALS: list[str | Role] = [ANONYMOUS, *Role]

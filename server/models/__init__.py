@@ -17,6 +17,17 @@ from server.models.appeals import (
     VisitMethod,
 )
 from server.models.base import AuditedBase, current_actor
+from server.models.field import (
+    ConflictKind,
+    ConflictResolution,
+    SyncConflict,
+    SyncDevice,
+    SyncFieldStamp,
+    SyncMutation,
+    Visit,
+    VisitPurpose,
+    VisitSubject,
+)
 from server.models.places import LEAF_KINDS, PARENT_KIND, Place, PlaceKind
 from server.models.store import StoreItem
 
@@ -30,6 +41,8 @@ __all__ = [
     "AppealPhoto",
     "AppealStatus",
     "AuditedBase",
+    "ConflictKind",
+    "ConflictResolution",
     "Department",
     "Evaluation",
     "Notification",
@@ -40,7 +53,14 @@ __all__ = [
     "StoreItem",
     "SubmitterKind",
     "Summons",
+    "SyncConflict",
+    "SyncDevice",
+    "SyncFieldStamp",
+    "SyncMutation",
     "User",
+    "Visit",
     "VisitMethod",
+    "VisitPurpose",
+    "VisitSubject",
     "current_actor",
 ]

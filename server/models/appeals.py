@@ -102,6 +102,8 @@ class Appeal(AuditedBase):
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     # Bumped on every change; the offline sync uses it as the base version of an edit.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The visit (走访) on which a grid worker collected this case: the "N" of 1+N+1.
+    visit_id: Mapped[UUID | None] = mapped_column(ForeignKey("visit.id", ondelete="SET NULL"), index=True, default=None)
 
     department: Mapped[Department | None] = relationship(lazy="raise")
 
@@ -169,6 +171,8 @@ class ReturnVisit(AuditedBase):
     visited_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     method: Mapped[VisitMethod] = mapped_column(_enum(VisitMethod))
     note: Mapped[str | None] = mapped_column(Text)
+    # The field visit this return visit was made on, when a grid worker recorded it there.
+    visit_id: Mapped[UUID | None] = mapped_column(ForeignKey("visit.id", ondelete="SET NULL"), default=None)
 
 
 class Notification(AuditedBase):

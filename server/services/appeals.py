@@ -89,6 +89,7 @@ class AppealInput:
     submitter_phone: str | None = None
     location_detail: str | None = None
     photos: Sequence[bytes] = field(default_factory=list)
+    visit_id: UUID | None = None  # collected on this field visit (1+N+1)
 
 
 def _clean(value: str | None, limit: int) -> str | None:
@@ -184,6 +185,7 @@ async def submit(
             received_at=now,
             response_due_at=limits.response_due(now),
             resolve_due_at=limits.resolve_due(now, complex_case=False),
+            visit_id=data.visit_id,
         )
         if appeal_id is not None:
             appeal.id = appeal_id
@@ -244,6 +246,7 @@ class ActionInput:
     method: VisitMethod | None = None
     target_reference: str | None = None
     photos: Sequence[bytes] = ()
+    visit_id: UUID | None = None  # a return visit made on this field visit
 
 
 def _require_note(note: str | None, message: str) -> str:
@@ -270,7 +273,10 @@ def scope_refusal(appeal: Appeal, action: Action, actor: Actor, *, summoned: boo
         if appeal.department_id is None or appeal.department_id != actor.department_id:
             return N_("This case is not assigned to your department.")
     if actor.principal == Role.GRID_WORKER and action is not Action.COMMENT and appeal.assignee_id != actor.user_id:
-        return N_("This case is not assigned to you.")
+        # 1+N+1: the worker who collected a case on a visit makes its return visit (and takes the evaluation).
+        collected = appeal.created_by_id is not None and appeal.created_by_id == actor.user_id
+        if not (collected and action in {Action.RETURN_VISIT, Action.EVALUATE}):
+            return N_("This case is not assigned to you.")
     return None
 
 
@@ -378,7 +384,7 @@ async def act(
             raise ServiceError(N_("Choose how the return visit was made."), field="method")
         if payload.evaluation is not None and before is not AppealStatus.RESOLVED:
             raise WorkflowError(N_("This case has already been evaluated."))
-        session.add(ReturnVisit(appeal_id=appeal.id, visitor_id=actor.user_id, visited_at=now, method=payload.method, note=note))
+        session.add(ReturnVisit(appeal_id=appeal.id, visitor_id=actor.user_id, visited_at=now, method=payload.method, note=note, visit_id=payload.visit_id))
         data["method"] = payload.method.value
         if payload.evaluation is not None:
             after = _record_evaluation(appeal, payload.evaluation, note, now)

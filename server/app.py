@@ -28,6 +28,9 @@ from server.models import StoreItem, User
 from server.routes import auth, health, home, posters, pwa, suggest, track
 from server.routes import open311, stats
 from server.routes import appeals as appeal_routes, inbox
+from server.routes import field as field_routes
+from server.routes import sync_admin
+from server.routes import sync as sync_routes
 from server.security import SESSION_COOKIE, CurrentUser, RequestContextMiddleware, SessionConfig, access_guard
 from server.services import notifications
 from server.settings import Settings, get_settings
@@ -66,6 +69,9 @@ def route_handlers() -> list[Any]:
         *suggest.route_handlers, *track.route_handlers, *posters.route_handlers,
         *stats.route_handlers, *open311.route_handlers,
         *appeal_routes.route_handlers, *inbox.route_handlers,
+        *sync_routes.route_handlers,
+        *field_routes.route_handlers,
+        *sync_admin.route_handlers,
     ]
 
 
@@ -155,7 +161,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cookie_secure=settings.cookie_secure,
             cookie_samesite="lax",
             # Open311 POSTs come from other systems and carry an API key instead of a session.
-            exclude=["^/open311/"],
+            # Sync calls carry a JSON body and the X-Shanzhi-Device header instead (docs/sync.md).
+            exclude=["^/open311/", "^/sync/(push|pull|photos/)"],
         ),
         template_config=make_template_config(assets),
         exception_handlers=exception_handlers,  # type: ignore[arg-type]

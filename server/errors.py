@@ -16,7 +16,9 @@ from server.web import is_htmx, page_context, use_request_locale
 
 logger = logging.getLogger("shanzhi.errors")
 
-JSON_PREFIXES = ("/api/", "/healthz", "/sync/", "/open311/")
+JSON_PREFIXES = ("/api/", "/healthz", "/sync/push", "/sync/pull", "/sync/photos/", "/open311/")
+# Machine-readable codes of JSON errors (docs/sync.md).
+JSON_CODES = {400: "malformed", 401: "not_signed_in", 403: "forbidden", 404: "not_found", 413: "batch_too_large", 429: "too_many_requests"}
 CSRF_DETAIL = "CSRF token verification failed"
 
 # (title, message) per status; msgids, translated when the response is built.
@@ -57,7 +59,7 @@ def error_response(request: Request, status: int, detail: str = "") -> Response:
     title, message = _texts(status, detail)
     if wants_json(request):
         return Response(
-            {"status_code": status, "error": title, "detail": message},
+            {"status_code": status, "code": JSON_CODES.get(status, "error"), "error": title, "detail": message, "message": message},
             status_code=status,
             media_type=MediaType.JSON,
         )

@@ -48,6 +48,7 @@ NAV: list[NavItem] = [
     NavItem("/appeals", N_("Appeals ledger"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.DEPARTMENT})),
     NavItem("/appeals/new", N_("Register an appeal"), frozenset({Role.ADMIN, Role.STAFF, Role.GRID_WORKER})),
     NavItem("/inbox", N_("Inbox"), frozenset(Role), counter="unread_notifications"),
+    NavItem("/sync/devices", N_("Devices and sync conflicts"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
 ]
 
 

@@ -131,6 +131,12 @@ TABLE: list[Row] = [
     # -- field rows --
     # Staff: devices and conflicts
     # -- sync admin rows --
+    Row("GET", "/sync/devices", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR)),
+    # No conflict exists in the walk: the allowed roles get 404.
+    Row(
+        "POST", "/sync/conflicts/{conflict_id:uuid}/resolve", only(Role.ADMIN, Role.STAFF),
+        sample="/sync/conflicts/00000000-0000-0000-0000-000000000000/resolve", data=(("choice", "dismissed"), ("note", "authz walk")),
+    ),
 ]
 
 PRINCIPALS: list[str | Role] = [ANONYMOUS, *Role]

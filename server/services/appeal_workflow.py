@@ -38,6 +38,7 @@ class Action(enum.StrEnum):
     REOPEN = "reopen"  # 重新办理
     COMMENT = "comment"  # 备注 / 监督意见
     OVERDUE = "overdue"  # recorded by the time-limit job
+    EDIT = "edit"  # plain fields changed by a grid worker in the field (offline sync), not a transition
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ EVALUATION_LABELS: dict[Evaluation, str] = {
 ACTION_LABELS: dict[Action, str] = {
     Action.SUBMIT: N_("Submitted"),
     Action.OVERDUE: N_("Time limit passed"),
+    Action.EDIT: N_("Details edited in the field"),
     **{action: t.label for action, t in TRANSITIONS.items()},
 }
 

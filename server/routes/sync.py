@@ -1,0 +1,153 @@
+"""The sync API (F5, docs/sync.md): a thin shell over `sync/`. Grid workers only; JSON in and out.
+
+The one place a route commits itself: a push is answered only after its transaction committed
+("acknowledged means committed"), so the commit cannot be left to the response hook."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from litestar import Request, Response, get, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.i18n import gettext as _
+from server.models import Role
+from server.security import roles
+from server.services.deadlines import TimeLimits
+from server.services.errors import ServiceError
+from server.settings import Settings
+from server.web import current_user
+from sync import cursor as cursors
+from sync import engine
+from sync import protocol as p
+from sync import pull as pulling
+from sync.hlc import Clock
+
+DEVICE_HEADER = "x-shanzhi-device"
+MAX_PUSH_BYTES = 10 * 1024 * 1024
+MAX_PHOTO_UPLOAD = 6 * 1024 * 1024
+
+
+def _error(status: int, code: str, message: str) -> Response[dict[str, Any]]:
+    return Response({"code": code, "message": message}, status_code=status)
+
+
+def server_clock(request: Request) -> Clock:
+    """One hybrid logical clock per server process."""
+    clock = request.app.state.get("sync_clock")
+    if clock is None:
+        clock = Clock("server")
+        request.app.state["sync_clock"] = clock
+    return clock
+
+
+def _worker(request: Request) -> engine.Worker:
+    user = current_user(request)
+    assert user is not None  # the guard let a grid worker through
+    return engine.Worker(id=user.id, display_name=user.display_name, role=user.role, grid_id=user.place_id)
+
+
+def _device_id(request: Request) -> UUID | None:
+    try:
+        return UUID(request.headers.get(DEVICE_HEADER, ""))
+    except ValueError:
+        return None
+
+
+def _context(request: Request, settings: Settings) -> engine.Context:
+    return engine.Context(
+        worker=_worker(request), limits=TimeLimits.from_settings(settings), uploads_dir=settings.uploads_dir,
+        server_clock=server_clock(request), user_agent=request.headers.get("user-agent"),
+    )
+
+
+def _result(outcome: engine.Outcome) -> dict[str, Any]:
+    body: dict[str, Any] = {"mutation_id": str(outcome.mutation_id), "status": outcome.status}
+    if outcome.version is not None:
+        body["version"] = outcome.version
+    if outcome.original:
+        body["original"] = outcome.original
+    if outcome.status == p.REJECTED:
+        body["code"] = outcome.code
+        body["message"] = outcome.error.translated() if outcome.error else ""
+        body["errors"] = {e.field: e.translated() for e in outcome.errors if e.field}
+    if outcome.conflict is not None:
+        c = outcome.conflict
+        detail = c.detail or {}
+        reason = detail.get("reason")
+        body["conflict"] = {
+            "id": str(c.id), "kind": c.kind.value, "fields": c.fields, "applied": c.applied,
+            "message": ServiceError(reason, **(detail.get("params") or {})).translated() if reason
+            else _("Someone else changed this case while you were offline; both versions are kept for staff."),
+        }
+    return body
+
+
+def _meta(request: Request) -> dict[str, str]:
+    return {"server_hlc": server_clock(request).tick().pack(), "server_time": datetime.now(UTC).isoformat()}
+
+
+@post("/sync/push", opt=roles(Role.GRID_WORKER), request_max_body_size=MAX_PUSH_BYTES, status_code=200)
+async def push(request: Request, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]) -> Response[dict[str, Any]]:
+    device_id = _device_id(request)
+    if device_id is None or "json" not in request.headers.get("content-type", ""):
+        return _error(400, p.MALFORMED, _("Send JSON with the X-Shanzhi-Device header."))
+    try:
+        batch = p.decode_push(await request.body())
+    except p.BatchError as error:
+        return _error(400, error.code, _("The batch could not be read: %(detail)s") % {"detail": error.detail})
+    if batch.device_id != device_id:
+        return _error(400, p.MALFORMED, _("The batch could not be read: %(detail)s") % {"detail": "device_id"})
+    try:
+        outcomes = await engine.push(db_session, batch, _context(request, settings))
+    except engine.DeviceBoundError:
+        await db_session.rollback()
+        return _error(403, "device_bound_to_other_user", _("This device is registered to another user. Sign in again to use it."))
+    await db_session.commit()  # before answering: a result means committed
+    return Response({"results": [_result(o) for o in outcomes], **_meta(request)}, status_code=200)
+
+
+@get("/sync/pull", opt=roles(Role.GRID_WORKER))
+async def pull(
+    request: Request, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings],
+    cursor: FromQuery[str | None] = None, limit: FromQuery[int] = pulling.DEFAULT_LIMIT,
+) -> Response[dict[str, Any]]:
+    device_id = _device_id(request)
+    if device_id is None:
+        return _error(400, p.MALFORMED, _("Send JSON with the X-Shanzhi-Device header."))
+    ctx = _context(request, settings)
+    try:
+        device = await engine.bind_device(db_session, device_id, ctx)
+    except engine.DeviceBoundError:
+        await db_session.rollback()
+        return _error(403, "device_bound_to_other_user", _("This device is registered to another user. Sign in again to use it."))
+    now = datetime.now(UTC)
+    try:
+        page = await pulling.pull(db_session, ctx.worker, cursor=cursor, secret=settings.secret_key, now=now, limit=limit)
+    except cursors.CursorError:
+        await db_session.commit()
+        return _error(410, "resync", _("Saved data is out of date; fetching everything again."))
+    device.last_pull_at = now
+    await db_session.commit()
+    return Response(
+        {"reset": page.reset, "records": page.records, "cursor": page.cursor, "more": page.more, **_meta(request)},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@put("/sync/photos/{sha256:str}", opt=roles(Role.GRID_WORKER), request_max_body_size=MAX_PHOTO_UPLOAD, status_code=201)
+async def upload_photo(request: Request, sha256: FromPath[str], settings: NamedDependency[Settings]) -> Response[dict[str, Any]]:
+    if _device_id(request) is None:
+        return _error(400, p.MALFORMED, _("Send JSON with the X-Shanzhi-Device header."))
+    try:
+        created = engine.stage_photo(settings.uploads_dir / "incoming", sha256, await request.body())
+    except ServiceError as error:
+        return _error(400, p.INVALID, error.translated())
+    return Response({"sha256": sha256, "stored": created}, status_code=201 if created else 200)
+
+
+route_handlers = [push, pull, upload_photo]

@@ -1,0 +1,154 @@
+"""Field visits (走访, F2): the "1" of 1+N+1. A visit records whom a grid worker saw, the policies pushed,
+and the N appeals collected on the spot, all or nothing. Used by the sync push (and any future form)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.i18n import N_
+from server.models import Appeal, Place, Visit, VisitPurpose, VisitSubject
+from server.services import appeals
+from server.services.appeals import Actor, AppealInput, Clock, InvalidAppeal, utc_now
+from server.services.deadlines import TimeLimits
+from server.services.errors import ServiceError
+
+MAX_SUBJECT = 120
+MAX_NOTES = 2000
+MAX_POLICIES = 20
+MAX_POLICY = 120
+MAX_APPEALS = 20
+
+VISIT_SUBJECT_LABELS = {VisitSubject.ENTERPRISE: N_("Enterprise"), VisitSubject.HOUSEHOLD: N_("Household")}
+VISIT_PURPOSE_LABELS = {VisitPurpose.FIRST: N_("First visit"), VisitPurpose.RETURN: N_("Return visit")}
+
+
+@dataclass
+class VisitInput:
+    subject_kind: VisitSubject
+    subject_name: str
+    purpose: VisitPurpose
+    place_id: UUID | None = None
+    notes: str | None = None
+    policies: Sequence[str] = ()
+    # The N appeals collected on the spot, each with the id the device gave it.
+    appeals: Sequence[tuple[UUID, AppealInput]] = field(default_factory=list)
+
+
+class InvalidVisit(InvalidAppeal):
+    """Every problem with a visit and its appeals; appeal fields are named `appeals.<i>.<field>`."""
+
+
+def validate_visit(data: VisitInput) -> list[ServiceError]:
+    problems: list[ServiceError] = []
+    name = (data.subject_name or "").strip()
+    if not name:
+        problems.append(ServiceError(N_("Please enter the enterprise or household visited."), field="subject_name"))
+    elif len(name) > MAX_SUBJECT:
+        problems.append(ServiceError(N_("Please keep the name under %(n)d characters."), field="subject_name", n=MAX_SUBJECT))
+    if len((data.notes or "").strip()) > MAX_NOTES:
+        problems.append(ServiceError(N_("Please keep the note under %(n)d characters."), field="notes", n=MAX_NOTES))
+    policies = [p.strip() for p in data.policies if p and p.strip()]
+    if len(policies) > MAX_POLICIES or any(len(p) > MAX_POLICY for p in policies):
+        problems.append(
+            ServiceError(N_("At most %(n)d policies, each under %(m)d characters."), field="policies", n=MAX_POLICIES, m=MAX_POLICY)
+        )
+    if len(data.appeals) > MAX_APPEALS:
+        problems.append(ServiceError(N_("At most %(n)d appeals per visit."), field="appeals", n=MAX_APPEALS))
+    for index, (_id, appeal) in enumerate(data.appeals):
+        for problem in appeals.validate_input(appeal):
+            problems.append(ServiceError(problem.message, field=f"appeals.{index}.{problem.field}", **problem.params))
+    return problems
+
+
+async def grid_place_ids(session: AsyncSession, grid_id: UUID | None) -> set[UUID]:
+    """The grid itself and the places under it: where its worker may record visits and appeals."""
+    if grid_id is None:
+        return set()
+    children = await session.scalars(select(Place.id).where(Place.parent_id == grid_id))
+    return {grid_id, *children}
+
+
+async def record_visit(
+    session: AsyncSession,
+    data: VisitInput,
+    *,
+    actor: Actor,
+    limits: TimeLimits,
+    uploads_dir: Path,
+    clock: Clock = utc_now,
+    visit_id: UUID | None = None,
+    allowed_places: set[UUID] | None = None,
+) -> Visit:
+    """Record a visit and its N appeals together; any problem refuses the whole visit and changes nothing.
+
+    `allowed_places`: when given, the visit and its appeals must be at one of these places (the worker's grid).
+    The caller runs this inside a transaction or savepoint, so a failure part-way leaves no trace."""
+    problems = validate_visit(data)
+    place_ids = {data.place_id, *(a.place_id for _, a in data.appeals)} - {None}
+    if allowed_places is not None and not place_ids <= allowed_places:
+        problems.append(ServiceError(N_("This place is not in your grid."), field="place_id"))
+    if problems:
+        raise InvalidVisit(problems)
+    now = clock()
+    visit = Visit(
+        worker_id=actor.user_id,
+        place_id=data.place_id,
+        subject_kind=data.subject_kind,
+        subject_name=data.subject_name.strip(),
+        purpose=data.purpose,
+        notes=(data.notes or "").strip() or None,
+        policies=[p.strip() for p in data.policies if p and p.strip()],
+        visited_at=now,
+    )
+    if visit_id is not None:
+        visit.id = visit_id
+    session.add(visit)
+    await session.flush()
+    for index, (appeal_id, appeal) in enumerate(data.appeals):
+        appeal.visit_id = visit.id
+        try:
+            await appeals.submit(
+                session, appeal, actor=actor, limits=limits, uploads_dir=uploads_dir, clock=clock, appeal_id=appeal_id
+            )
+        except InvalidAppeal as error:
+            raise InvalidVisit(
+                [ServiceError(p.message, field=f"appeals.{index}.{p.field}", **p.params) for p in error.problems]
+            ) from error
+    return visit
+
+
+async def visits_of(session: AsyncSession, worker_id: UUID, since: datetime) -> list[Visit]:
+    rows = await session.scalars(
+        select(Visit).where(Visit.worker_id == worker_id, Visit.visited_at >= since).order_by(Visit.visited_at.desc())
+    )
+    return list(rows)
+
+
+async def visits_today(session: AsyncSession, worker_id: UUID, tz: object, now: datetime) -> list[Visit]:
+    """The worker's visits since midnight in the subdistrict's time zone."""
+    local = now.astimezone(tz)  # type: ignore[arg-type]
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return await visits_of(session, worker_id, midnight)
+
+
+async def appeals_of_visit(session: AsyncSession, visit_id: UUID) -> list[Appeal]:
+    return list(await session.scalars(select(Appeal).where(Appeal.visit_id == visit_id).order_by(Appeal.reference)))
+
+
+async def subjects_in_grid(session: AsyncSession, worker_id: UUID, *, days: int = 365, now: datetime | None = None) -> list[tuple[str, str]]:
+    """(kind, name) of the enterprises and households the worker visited: their grid's list until a registry exists."""
+    since = (now or utc_now()) - timedelta(days=days)
+    rows = await session.execute(
+        select(Visit.subject_kind, Visit.subject_name)
+        .where(Visit.worker_id == worker_id, Visit.visited_at >= since)
+        .group_by(Visit.subject_kind, Visit.subject_name)
+        .order_by(Visit.subject_kind, Visit.subject_name)
+    )
+    return [(kind.value, name) for kind, name in rows]

@@ -1,0 +1,524 @@
+"""Reconciliation: apply a batch of device mutations exactly once, through the same services as the online
+forms, recording conflicts instead of dropping writes. No web framework here; the route is a thin shell.
+
+Set-wise: the receipts, target records and field stamps a batch needs are loaded with one query each
+before the loop; each mutation then runs in its own savepoint, so one refused mutation never undoes
+another. The caller commits once and only then answers (docs/sync.md, "Acknowledged means committed").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.i18n import N_
+from server.models import (
+    Appeal,
+    AppealChannel,
+    AppealStatus,
+    ConflictKind,
+    Evaluation,
+    SubmitterKind,
+    SyncConflict,
+    SyncDevice,
+    SyncFieldStamp,
+    SyncMutation,
+    Visit,
+    VisitMethod,
+    VisitPurpose,
+    VisitSubject,
+)
+from server.services import appeals, visits
+from server.services.appeal_workflow import OPEN, Action
+from server.services.appeals import Actor, ActionInput, AppealInput, InvalidAppeal, ScopeError, WorkflowError
+from server.services.deadlines import TimeLimits
+from server.services.errors import ServiceError
+from server.services.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, normalise_photo
+from sync import protocol as p
+from sync.hlc import HLC, Clock, ClockDriftError
+
+MAX_AGE = timedelta(days=30)
+MAX_AHEAD = timedelta(minutes=5)
+# The plain fields of an appeal a grid worker may edit in the field (field-level last-writer-wins).
+APPEAL_PLAIN_FIELDS = ("description", "location_detail", "submitter_name", "submitter_phone")
+
+
+@dataclass(frozen=True)
+class Worker:
+    """The signed-in user pushing: a grid worker and their grid."""
+
+    id: UUID
+    display_name: str
+    role: Any
+    grid_id: UUID | None
+
+    def actor(self) -> Actor:
+        return Actor(principal=self.role, label=self.display_name, user_id=self.id)
+
+
+@dataclass
+class Context:
+    worker: Worker
+    limits: TimeLimits
+    uploads_dir: Path
+    server_clock: Clock
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    user_agent: str | None = None
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.uploads_dir / "incoming"
+
+
+@dataclass
+class Outcome:
+    """The answer for one mutation. Messages are msgids (ServiceError); the route translates them."""
+
+    mutation_id: UUID
+    status: str
+    version: int | None = None
+    original: str | None = None
+    code: str | None = None
+    error: ServiceError | None = None
+    errors: list[ServiceError] = field(default_factory=list)
+    conflict: SyncConflict | None = None
+
+
+class Rejected(Exception):
+    def __init__(self, code: str, error: ServiceError, errors: list[ServiceError] | None = None) -> None:
+        super().__init__(error.message)
+        self.code = code
+        self.error = error
+        self.errors = errors or []
+
+
+class DeviceBoundError(Exception):
+    """The device id belongs to another user."""
+
+
+@dataclass
+class Batch:
+    """What the batch needs from the database, loaded set-wise up front."""
+
+    ctx: Context
+    receipts: dict[UUID, str]
+    appeals: dict[UUID, Appeal]
+    stamps: dict[tuple[UUID, str], SyncFieldStamp]
+    grid_places: set[UUID]
+    device: SyncDevice
+
+
+# -- devices -----------------------------------------------------------------------------------------
+
+
+async def bind_device(session: AsyncSession, device_id: UUID, ctx: Context) -> SyncDevice:
+    """The device row, created and bound to this user on first contact; another user's device is refused."""
+    device = await session.get(SyncDevice, device_id)
+    if device is None:
+        device = SyncDevice(user_id=ctx.worker.id, user_agent=(ctx.user_agent or "")[:255] or None, first_seen_at=ctx.now())
+        device.id = device_id
+        try:
+            async with session.begin_nested():
+                session.add(device)
+                await session.flush()
+        except IntegrityError:
+            # Two first requests raced: the other one bound it.
+            device = await session.get(SyncDevice, device_id, populate_existing=True)
+            if device is None:
+                raise
+    if device.user_id != ctx.worker.id:
+        raise DeviceBoundError
+    return device
+
+
+# -- push --------------------------------------------------------------------------------------------
+
+
+async def push(session: AsyncSession, batch: p.PushRequest, ctx: Context) -> list[Outcome]:
+    """Apply a decoded batch in order; one outcome per mutation. The caller commits, then answers."""
+    device = await bind_device(session, batch.device_id, ctx)
+    mutations = batch.mutations
+    ids = [m.mutation_id for m in mutations]
+    receipts = dict((await session.execute(select(SyncMutation.id, SyncMutation.outcome).where(SyncMutation.id.in_(ids)))).all()) if ids else {}
+    targets = {m.entity_id for m in mutations if m.entity == "appeal" and m.op != "create"}
+    loaded = list(await session.scalars(select(Appeal).where(Appeal.id.in_(targets)))) if targets else []
+    stamp_rows = (
+        await session.scalars(select(SyncFieldStamp).where(SyncFieldStamp.entity == "appeal", SyncFieldStamp.entity_id.in_(targets)))
+        if targets
+        else []
+    )
+    state = Batch(
+        ctx=ctx,
+        receipts=receipts,
+        appeals={a.id: a for a in loaded},
+        stamps={(s.entity_id, s.field): s for s in stamp_rows},
+        grid_places=await visits.grid_place_ids(session, ctx.worker.grid_id),
+        device=device,
+    )
+    outcomes = [await _one(session, mutation, state) for mutation in mutations]
+    now = ctx.now()
+    device.last_push_at = now
+    device.last_seq = max([device.last_seq, *(m.seq for m in mutations)])
+    device.mutation_count += sum(o.status in {p.APPLIED, p.CONFLICT} for o in outcomes)
+    device.rejected_count += sum(o.status == p.REJECTED for o in outcomes)
+    await session.flush()
+    return outcomes
+
+
+async def _one(session: AsyncSession, mutation: p.Mutation, state: Batch) -> Outcome:
+    seen = state.receipts.get(mutation.mutation_id)
+    if seen is not None:
+        return Outcome(mutation.mutation_id, p.DUPLICATE, original=seen)
+    try:
+        stamp = HLC.parse(mutation.hlc)
+    except ValueError:
+        return _rejected(mutation, Rejected(p.MALFORMED, ServiceError(N_("This change is damaged and cannot be read."))))
+    try:
+        state.ctx.server_clock.observe(stamp)
+    except ClockDriftError:
+        return _rejected(mutation, Rejected(p.CLOCK_AHEAD, ServiceError(N_("The device clock is too far ahead. Please correct the time on the phone."))))
+    try:
+        at = _recorded_at(mutation, state.ctx)
+        handler = HANDLERS.get((mutation.entity, mutation.op))
+        if handler is None:
+            raise Rejected(p.UNKNOWN_OPERATION, ServiceError(N_("This kind of change is not known to the server.")))
+        try:
+            async with session.begin_nested():
+                outcome = await handler(session, mutation, state, at)
+                receipt = SyncMutation(
+                    device_id=mutation.device_id, user_id=state.ctx.worker.id, seq=mutation.seq, entity=mutation.entity,
+                    entity_id=mutation.entity_id, op=mutation.op, outcome=outcome.status, hlc=mutation.hlc,
+                    version=outcome.version, conflict_id=outcome.conflict.id if outcome.conflict else None,
+                )
+                receipt.id = mutation.mutation_id
+                session.add(receipt)
+                await session.flush()
+        except IntegrityError:
+            # The same mutation committed meanwhile by a concurrent push (its receipt won), or a record
+            # with this id already exists.
+            original = await session.scalar(select(SyncMutation.outcome).where(SyncMutation.id == mutation.mutation_id))
+            if original is not None:
+                return Outcome(mutation.mutation_id, p.DUPLICATE, original=original)
+            raise Rejected(p.INVALID, ServiceError(N_("A record with this id already exists."))) from None
+    except Rejected as rejected:
+        return _rejected(mutation, rejected)
+    except ServiceError as error:
+        return _rejected(mutation, Rejected(p.INVALID, error, [error]))
+    state.receipts[mutation.mutation_id] = outcome.status
+    return outcome
+
+
+def _rejected(mutation: p.Mutation, rejected: Rejected) -> Outcome:
+    return Outcome(mutation.mutation_id, p.REJECTED, code=rejected.code, error=rejected.error, errors=rejected.errors)
+
+
+def _recorded_at(mutation: p.Mutation, ctx: Context) -> datetime:
+    now = ctx.now()
+    at = mutation.recorded_at
+    if at is None:
+        return now
+    if at.tzinfo is None:
+        raise Rejected(p.MALFORMED, ServiceError(N_("This change is damaged and cannot be read.")))
+    at = at.astimezone(UTC)
+    if at < now - MAX_AGE:
+        raise Rejected(p.TOO_OLD, ServiceError(N_("This change is more than 30 days old; please enter it again or ask staff.")))
+    return min(at, now)
+
+
+# -- handlers ----------------------------------------------------------------------------------------
+
+
+def _text(fields: dict[str, Any], name: str) -> str | None:
+    value = fields.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Rejected(p.INVALID, ServiceError(N_("This value is not valid."), field=name), [ServiceError(N_("This value is not valid."), field=name)])
+    return value
+
+
+def _choice(fields: dict[str, Any], name: str, enum: Any, *, required: bool = True) -> Any:
+    value = fields.get(name)
+    if value is None and not required:
+        return None
+    try:
+        return enum(value)
+    except ValueError:
+        error = ServiceError(N_("Please choose one of the options."), field=name)
+        raise Rejected(p.INVALID, error, [error]) from None
+
+
+def _uuid(fields: dict[str, Any], name: str) -> UUID | None:
+    value = fields.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return UUID(str(value))
+    except ValueError:
+        error = ServiceError(N_("This value is not valid."), field=name)
+        raise Rejected(p.INVALID, error, [error]) from None
+
+
+def _photos(fields: dict[str, Any], ctx: Context, prefix: str = "") -> list[bytes]:
+    digests = fields.get("photos") or []
+    if not isinstance(digests, list) or len(digests) > MAX_PHOTOS:
+        error = ServiceError(N_("At most %(n)d photos."), field=f"{prefix}photos", n=MAX_PHOTOS)
+        raise Rejected(p.INVALID, error, [error])
+    photos = []
+    for digest in digests:
+        path = staged_photo(ctx.staging_dir, str(digest))
+        if path is None:
+            raise Rejected(p.PHOTO_MISSING, ServiceError(N_("A photo has not reached the server yet; it will be sent again."), field=f"{prefix}photos"))
+        photos.append(path.read_bytes())
+    return photos
+
+
+def _appeal_input(fields: dict[str, Any], ctx: Context, prefix: str = "") -> AppealInput:
+    return AppealInput(
+        channel=AppealChannel.VISIT,
+        submitter_kind=_choice(fields, "submitter_kind", SubmitterKind),
+        category=_text(fields, "category") or "",
+        description=_text(fields, "description") or "",
+        place_id=_uuid(fields, "place_id"),
+        submitter_name=_text(fields, "submitter_name"),
+        submitter_phone=_text(fields, "submitter_phone"),
+        location_detail=_text(fields, "location_detail"),
+        photos=_photos(fields, ctx, prefix),
+    )
+
+
+def _invalid(error: InvalidAppeal) -> Rejected:
+    return Rejected(p.INVALID, ServiceError(error.message, field=error.field, **error.params), error.problems)
+
+
+async def _create_appeal(session: AsyncSession, m: p.Mutation, state: Batch, at: datetime) -> Outcome:
+    data = _appeal_input(m.fields, state.ctx)
+    if data.place_id is not None and data.place_id not in state.grid_places:
+        error = ServiceError(N_("This place is not in your grid."), field="place_id")
+        raise Rejected(p.FORBIDDEN, error, [error])
+    try:
+        appeal = await appeals.submit(
+            session, data, actor=state.ctx.worker.actor(), limits=state.ctx.limits, uploads_dir=state.ctx.uploads_dir,
+            clock=lambda: at, appeal_id=m.entity_id,
+        )
+    except InvalidAppeal as error:
+        raise _invalid(error) from None
+    return Outcome(m.mutation_id, p.APPLIED, version=appeal.version)
+
+
+async def _create_visit(session: AsyncSession, m: p.Mutation, state: Batch, at: datetime) -> Outcome:
+    fields = m.fields
+    raw_appeals = fields.get("appeals") or []
+    if not isinstance(raw_appeals, list) or not all(isinstance(a, dict) for a in raw_appeals):
+        raise Rejected(p.MALFORMED, ServiceError(N_("This change is damaged and cannot be read.")))
+    collected = []
+    for index, raw in enumerate(raw_appeals):
+        appeal_id = _uuid(raw, "id")
+        if appeal_id is None:
+            raise Rejected(p.MALFORMED, ServiceError(N_("This change is damaged and cannot be read.")))
+        collected.append((appeal_id, _appeal_input(raw, state.ctx, prefix=f"appeals.{index}.")))
+    policies = fields.get("policies") or []
+    if not isinstance(policies, list) or not all(isinstance(x, str) for x in policies):
+        error = ServiceError(N_("This value is not valid."), field="policies")
+        raise Rejected(p.INVALID, error, [error])
+    data = visits.VisitInput(
+        subject_kind=_choice(fields, "subject_kind", VisitSubject),
+        subject_name=_text(fields, "subject_name") or "",
+        purpose=_choice(fields, "purpose", VisitPurpose),
+        place_id=_uuid(fields, "place_id"),
+        notes=_text(fields, "notes"),
+        policies=policies,
+        appeals=collected,
+    )
+    try:
+        visit = await visits.record_visit(
+            session, data, actor=state.ctx.worker.actor(), limits=state.ctx.limits, uploads_dir=state.ctx.uploads_dir,
+            clock=lambda: at, visit_id=m.entity_id, allowed_places=state.grid_places,
+        )
+    except InvalidAppeal as error:
+        raise _invalid(error) from None
+    return Outcome(m.mutation_id, p.APPLIED, version=visit.version)
+
+
+def _target(m: p.Mutation, state: Batch) -> Appeal:
+    appeal = state.appeals.get(m.entity_id)
+    if appeal is None:
+        raise Rejected(p.NOT_FOUND, ServiceError(N_("This appeal does not exist on the server.")))
+    return appeal
+
+
+def _conflict(m: p.Mutation, state: Batch, kind: ConflictKind, *, detail: dict[str, Any], fields: list[str], applied: bool, other: UUID | None) -> SyncConflict:
+    return SyncConflict(
+        mutation_id=m.mutation_id, device_id=m.device_id, user_id=state.ctx.worker.id, other_user_id=other,
+        entity=m.entity, entity_id=m.entity_id, op=m.op, kind=kind, detail=detail, fields=fields, applied=applied,
+        recorded_at=state.ctx.now(),
+    )
+
+
+async def _return_visit(session: AsyncSession, m: p.Mutation, state: Batch, at: datetime) -> Outcome:
+    appeal = _target(m, state)
+    fields = m.fields
+    payload = ActionInput(
+        method=_choice(fields, "method", VisitMethod),
+        evaluation=_choice(fields, "evaluation", Evaluation, required=False),
+        note=_text(fields, "note"),
+        visit_id=_uuid(fields, "visit_id"),
+    )
+    if payload.visit_id is not None and await session.get(Visit, payload.visit_id) is None:
+        payload.visit_id = None  # the visit was refused or not sent: keep the return visit anyway
+    # A return visit cannot precede the resolution it confirms on the timeline.
+    when = max(at, appeal.resolved_at or appeal.received_at)
+    try:
+        await appeals.act(
+            session, appeal, Action.RETURN_VISIT, state.ctx.worker.actor(), payload,
+            limits=state.ctx.limits, uploads_dir=state.ctx.uploads_dir, clock=lambda: when,
+        )
+    except ScopeError as error:
+        raise Rejected(p.FORBIDDEN, error) from None
+    except WorkflowError as error:
+        # No longer legal (reopened, already evaluated, closed...): kept as a conflict, never dropped.
+        conflict = _conflict(
+            m, state, ConflictKind.TRANSITION,
+            detail={"fields": fields, "status": appeal.status.value, "reason": error.message, "params": error.params, "base_version": m.base_version, "version": appeal.version},
+            fields=sorted(fields), applied=False, other=appeal.updated_by_id,
+        )
+        session.add(conflict)
+        await session.flush()
+        return Outcome(m.mutation_id, p.CONFLICT, version=appeal.version, conflict=conflict)
+    except ServiceError as error:
+        raise Rejected(p.INVALID, error, [error]) from None
+    return Outcome(m.mutation_id, p.APPLIED, version=appeal.version)
+
+
+def _check_plain(name: str, value: str | None) -> None:
+    text = (value or "").strip()
+    problem: ServiceError | None = None
+    if name == "description":
+        if len(text) < appeals.MIN_DESCRIPTION:
+            problem = ServiceError(N_("Please describe the problem in at least %(n)d characters."), field=name, n=appeals.MIN_DESCRIPTION)
+        elif len(text) > appeals.MAX_DESCRIPTION:
+            problem = ServiceError(N_("Please keep the description under %(n)d characters."), field=name, n=appeals.MAX_DESCRIPTION)
+    elif name == "submitter_phone" and text and not appeals.PHONE_RE.match(text):
+        problem = ServiceError(N_("Please enter a valid phone number, or leave it empty."), field=name)
+    elif name == "submitter_name" and len(text) > 64:
+        problem = ServiceError(N_("Please keep the name under 64 characters."), field=name)
+    elif name == "location_detail" and len(text) > 255:
+        problem = ServiceError(N_("Please keep the location under 255 characters."), field=name)
+    if problem is not None:
+        raise Rejected(p.INVALID, problem, [problem])
+
+
+def _may_edit(appeal: Appeal, state: Batch) -> bool:
+    worker = state.ctx.worker.id
+    return appeal.assignee_id == worker or appeal.created_by_id == worker or appeal.place_id in state.grid_places
+
+
+async def _update_appeal(session: AsyncSession, m: p.Mutation, state: Batch, at: datetime) -> Outcome:
+    appeal = _target(m, state)
+    changes = {name: value for name, value in m.fields.items()}
+    unknown = set(changes) - set(APPEAL_PLAIN_FIELDS)
+    if unknown or not changes or m.base_version is None:
+        raise Rejected(p.MALFORMED, ServiceError(N_("This change is damaged and cannot be read.")))
+    if not _may_edit(appeal, state):
+        raise Rejected(p.FORBIDDEN, ServiceError(N_("This case is not assigned to you.")))
+    for name, value in changes.items():
+        if value is not None and not isinstance(value, str):
+            error = ServiceError(N_("This value is not valid."), field=name)
+            raise Rejected(p.INVALID, error, [error])
+        _check_plain(name, value)
+    if appeal.status not in OPEN:
+        # The case moved on (resolved, closed...) while the phone was offline: keep the edit as a conflict.
+        conflict = _conflict(
+            m, state, ConflictKind.TRANSITION,
+            detail={"fields": changes, "status": appeal.status.value, "reason": N_("Only an open case can be edited."), "params": {}, "base_version": m.base_version, "version": appeal.version},
+            fields=sorted(changes), applied=False, other=appeal.updated_by_id,
+        )
+        session.add(conflict)
+        await session.flush()
+        return Outcome(m.mutation_id, p.CONFLICT, version=appeal.version, conflict=conflict)
+    new_version = appeal.version + 1
+    stale: dict[str, dict[str, Any]] = {}
+    other: UUID | None = None
+    applied_any = False
+    for name, value in changes.items():
+        value = (value or "").strip() or None
+        stamp = state.stamps.get((appeal.id, name))
+        wins = True
+        if stamp is not None and stamp.version > m.base_version:
+            # Someone else wrote this field after the device last saw the case: last writer by clock wins.
+            wins = m.hlc > stamp.hlc
+            stale[name] = {"device": value, "server": getattr(appeal, name), "applied": wins}
+            other = stamp.user_id
+        if not wins:
+            continue
+        setattr(appeal, name, value)
+        applied_any = True
+        if stamp is None:
+            stamp = SyncFieldStamp(entity="appeal", entity_id=appeal.id, field=name, hlc=m.hlc, version=new_version, user_id=state.ctx.worker.id)
+            session.add(stamp)
+            state.stamps[(appeal.id, name)] = stamp
+        else:
+            stamp.hlc, stamp.version, stamp.user_id = m.hlc, new_version, state.ctx.worker.id
+    conflict = None
+    if stale:
+        conflict = _conflict(
+            m, state, ConflictKind.FIELD, detail={"fields": stale, "base_version": m.base_version}, fields=sorted(stale),
+            applied=all(v["applied"] for v in stale.values()), other=other,
+        )
+        session.add(conflict)
+    if applied_any:
+        appeal.version = new_version
+        session.add(appeals._event(
+            appeal, Action.EDIT, state.ctx.worker.actor(), max(at, appeal.received_at), appeal.status, appeal.status,
+            note=None, data={"fields": sorted(n for n in changes if n not in stale or stale[n]["applied"])}, public=False,
+        ))
+    await session.flush()
+    return Outcome(m.mutation_id, p.CONFLICT if conflict else p.APPLIED, version=appeal.version, conflict=conflict)
+
+
+HANDLERS = {
+    ("visit", "create"): _create_visit,
+    ("appeal", "create"): _create_appeal,
+    ("appeal", "return_visit"): _return_visit,
+    ("appeal", "update"): _update_appeal,
+}
+
+
+# -- photos ------------------------------------------------------------------------------------------
+
+
+def staged_photo(staging_dir: Path, sha256: str) -> Path | None:
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        return None
+    path = staging_dir / sha256[:2] / sha256
+    return path if path.is_file() else None
+
+
+def stage_photo(staging_dir: Path, sha256: str, body: bytes) -> bool:
+    """Keep an uploaded photo until a mutation names it. True when newly stored, False when already there.
+
+    ServiceError when the body is not the photo the hash names, or not an acceptable image."""
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ServiceError(N_("This value is not valid."), field="photos")
+    if len(body) > MAX_PHOTO_BYTES:
+        raise ServiceError(N_("Each photo may be at most 5 MB."), field="photos")
+    if hashlib.sha256(body).hexdigest() != sha256:
+        raise ServiceError(N_("The photo arrived damaged; it will be sent again."), field="photos")
+    if staged_photo(staging_dir, sha256) is not None:
+        return False
+    normalise_photo(body)  # refuses what is not an image we accept
+    path = staging_dir / sha256[:2] / sha256
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(body)
+    tmp.replace(path)
+    return True

@@ -9,6 +9,27 @@ const PAGES_CACHE = "shanzhi-pages";
 // Pages that must always come from the server, never from a cache.
 const NEVER_CACHE = [/^\/login/, /^\/logout/, /^\/lang\//, /^\/healthz/, /^\/sync\//, /^\/api\//, /^\/open311\//];
 
+// The outbox (pwa/js/outbox.js, a classic script shared with the pages) lets Background Sync flush the
+// field app's queued writes while no page is open. Its versioned URL is one of the precached ones.
+const OUTBOX_URL = PRECACHE_URLS.find((url) => url.startsWith("/static/js/outbox.js"));
+if (OUTBOX_URL) {
+  try {
+    importScripts(OUTBOX_URL);
+  } catch (error) {
+    console.warn("outbox not loaded in the service worker", error);
+  }
+}
+
+self.addEventListener("sync", (event) => {
+  if (event.tag !== "shanzhi-outbox" || !self.ShanzhiOutbox) return;
+  event.waitUntil(
+    self.ShanzhiOutbox.flush().then((report) => {
+      // Rejecting makes the browser retry the sync later, as it does for a failed network.
+      if (report.error) throw new Error(`outbox flush failed: ${report.error}`);
+    }),
+  );
+});
+
 self.addEventListener("install", (event) => {
   // No skipWaiting here: a new version waits until the user taps "refresh", so code is never
   // swapped under an open page.

@@ -47,6 +47,8 @@ NAV: list[NavItem] = [
     NavItem("/admin/api-keys", N_("Open311 API keys"), frozenset({Role.ADMIN})),
     NavItem("/appeals", N_("Appeals ledger"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.DEPARTMENT})),
     NavItem("/appeals/new", N_("Register an appeal"), frozenset({Role.ADMIN, Role.STAFF, Role.GRID_WORKER})),
+    NavItem("/field", N_("Field work"), frozenset({Role.GRID_WORKER})),
+    NavItem("/field/outbox", N_("Outbox"), frozenset({Role.GRID_WORKER})),
     NavItem("/inbox", N_("Inbox"), frozenset(Role), counter="unread_notifications"),
     NavItem("/sync/devices", N_("Devices and sync conflicts"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
 ]

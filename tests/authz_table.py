@@ -129,6 +129,12 @@ TABLE: list[Row] = [
     # -- sync api rows --
     # Field pages of the grid worker (F1-F4)
     # -- field rows --
+    Row("GET", "/field", only(Role.GRID_WORKER)),
+    Row("GET", "/field/visit", only(Role.GRID_WORKER)),
+    Row("GET", "/field/return-visit", only(Role.GRID_WORKER)),
+    Row("GET", "/field/appeal", only(Role.GRID_WORKER)),
+    Row("GET", "/field/appeals/edit", only(Role.GRID_WORKER)),
+    Row("GET", "/field/outbox", only(Role.GRID_WORKER)),
     # Staff: devices and conflicts
     # -- sync admin rows --
     Row("GET", "/sync/devices", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR)),

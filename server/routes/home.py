@@ -9,6 +9,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.models import LEAF_KINDS, Department, Place, PlaceKind, Role
+from server.routes.field import FIELD_PAGES
 from server.security import STAFF_SIDE, CurrentUser, public, roles
 from server.services import accounts, places
 from server.services import appeal_ledger as ledger
@@ -40,7 +41,10 @@ async def _appeal_overview(db_session: AsyncSession, user: CurrentUser, settings
             "tz": limits.tz,
         }
     if user.role is Role.GRID_WORKER:
-        return {"my_cases": await ledger.open_cases_of(db_session, limits, now, assignee_id=user.id)}
+        return {
+            "my_cases": await ledger.open_cases_of(db_session, limits, now, assignee_id=user.id),
+            "field_pages": FIELD_PAGES,
+        }
     return {}
 
 

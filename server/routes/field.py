@@ -1,0 +1,212 @@
+"""The grid worker's field app (F1-F4): phone-first pages that work offline.
+
+Every page here only reads. Every write a field form makes goes through the device's outbox
+(pwa/js/outbox.js) to `POST /sync/push`, online or not, so there is one path for all writes. The
+server renders what it knows now; the page script then refreshes the lists from the reference data
+pulled into IndexedDB (`GET /sync/pull`), which is what the worker sees when the page comes from
+the service worker's cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from litestar import Request, get
+from litestar.di import NamedDependency
+from litestar.response import Template
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.models import Appeal, Place, Role, SubmitterKind
+from server.models.appeals import AppealStatus, Evaluation, VisitMethod
+from server.models.field import Visit, VisitPurpose, VisitSubject
+from server.i18n import N_
+from server.security import CurrentUser, roles
+from server.services import appeal_ledger as ledger
+from server.services import places
+from server.services.appeal_catalog import CATEGORIES
+from server.services.appeal_ledger import AUDIENCE_LABELS, EVALUATION_LABELS, METHOD_LABELS
+from server.services.appeal_workflow import OPEN, STATUS_LABELS
+from server.services.appeals import utc_now
+from server.services.deadlines import TimeLimits
+from server.services.places import PLACE_KIND_LABELS
+from server.settings import Settings
+from server.web import current_user, render
+
+FIELD_HOME = "/field"
+# Every page the worker must be able to open offline; /field and /grid ask the service worker to keep them.
+FIELD_PAGES = [
+    FIELD_HOME,
+    "/field/visit",
+    "/field/return-visit",
+    "/field/appeal",
+    "/field/appeals/edit",
+    "/field/outbox",
+]
+SUBJECT_LABELS: dict[VisitSubject, str] = {VisitSubject.ENTERPRISE: N_("Enterprise"), VisitSubject.HOUSEHOLD: N_("Household")}
+PURPOSE_LABELS: dict[VisitPurpose, str] = {VisitPurpose.FIRST: N_("First visit"), VisitPurpose.RETURN: N_("Return visit")}
+MAX_APPEAL_PHOTOS = 3
+
+
+@dataclass(frozen=True)
+class GridPlace:
+    id: UUID
+    name: str
+    kind_label: str
+    depth: int
+
+
+@dataclass(frozen=True)
+class Subject:
+    kind: VisitSubject
+    name: str
+    last_visit: datetime
+
+
+def _user(request: Request) -> CurrentUser:
+    user = current_user(request)
+    assert user is not None  # the guard let a grid worker through
+    return user
+
+
+async def grid_places(session: AsyncSession, user: CurrentUser) -> list[GridPlace]:
+    """The worker's grid and every place under it, in tree order."""
+    if user.place_id is None:
+        return []
+    found: list[GridPlace] = []
+
+    def walk(nodes: list[places.PlaceNode], depth: int) -> None:
+        for node in nodes:
+            found.append(GridPlace(node.place.id, node.place.name, PLACE_KIND_LABELS[node.place.kind], depth))
+            walk(node.children, depth + 1)
+
+    walk(await places.place_tree(session, user.place_id), 0)
+    return found
+
+
+async def subjects_of(session: AsyncSession, user: CurrentUser) -> list[Subject]:
+    """Enterprises and households this worker has visited (there is no enterprise registry yet)."""
+    rows = await session.execute(
+        select(Visit.subject_kind, Visit.subject_name, Visit.visited_at)
+        .where(Visit.worker_id == user.id)
+        .order_by(Visit.visited_at.desc())
+    )
+    seen: dict[tuple[VisitSubject, str], Subject] = {}
+    for kind, name, at in rows:
+        seen.setdefault((kind, name), Subject(kind, name, at))
+    return sorted(seen.values(), key=lambda s: (s.kind.value, s.name))
+
+
+async def appeals_in_scope(session: AsyncSession, user: CurrentUser, statuses: frozenset[AppealStatus]) -> list[Appeal]:
+    """Cases assigned to this worker or created by them, in the given states, newest first."""
+    return list(
+        await session.scalars(
+            select(Appeal)
+            .where(or_(Appeal.assignee_id == user.id, Appeal.created_by_id == user.id), Appeal.status.in_(statuses))
+            .order_by(Appeal.received_at.desc())
+            .limit(200)
+        )
+    )
+
+
+async def todays_visits(session: AsyncSession, user: CurrentUser, limits: TimeLimits, now: datetime) -> list[Visit]:
+    local = now.astimezone(limits.tz)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return list(
+        await session.scalars(
+            select(Visit)
+            .where(Visit.worker_id == user.id, Visit.visited_at >= midnight, Visit.visited_at < midnight + timedelta(days=1))
+            .order_by(Visit.visited_at.desc())
+        )
+    )
+
+
+def _common(user: CurrentUser, grid: list[GridPlace], **extra: object) -> dict[str, object]:
+    return {
+        "grid": grid,
+        "field_pages": FIELD_PAGES,
+        "categories": CATEGORIES,
+        "audiences": list(SubmitterKind),
+        "audience_labels": AUDIENCE_LABELS,
+        "subject_labels": SUBJECT_LABELS,
+        "purpose_labels": PURPOSE_LABELS,
+        "evaluation_labels": EVALUATION_LABELS,
+        "method_labels": METHOD_LABELS,
+        "status_labels": STATUS_LABELS,
+        "subjects": list(VisitSubject),
+        "purposes": list(VisitPurpose),
+        "evaluations": list(Evaluation),
+        "methods": list(VisitMethod),
+        "max_photos": MAX_APPEAL_PHOTOS,
+        "worker_id": str(user.id),
+        **extra,
+    }
+
+
+@get(FIELD_HOME, opt=roles(Role.GRID_WORKER))
+async def field_home(
+    request: Request, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+) -> Template:
+    user = _user(request)
+    limits = TimeLimits.from_settings(settings)
+    now = utc_now()
+    grid = await grid_places(db_session, user)
+    return render(
+        request,
+        "field/home.html",
+        **_common(
+            user,
+            grid,
+            grid_root=grid[0] if grid else None,
+            my_cases=await ledger.open_cases_of(db_session, limits, now, assignee_id=user.id),
+            subject_list=await subjects_of(db_session, user),
+            visits_today=await todays_visits(db_session, user, limits, now),
+            place_names={p.id: p.name for p in grid},
+            tz=limits.tz,
+        ),
+    )
+
+
+@get("/field/visit", opt=roles(Role.GRID_WORKER))
+async def visit_form(request: Request, db_session: NamedDependency[AsyncSession]) -> Template:
+    user = _user(request)
+    grid = await grid_places(db_session, user)
+    resolved = await appeals_in_scope(db_session, user, frozenset({AppealStatus.RESOLVED}))
+    return render(request, "field/visit.html", **_common(user, grid, resolved=resolved))
+
+
+@get("/field/return-visit", opt=roles(Role.GRID_WORKER))
+async def return_visit_form(request: Request, db_session: NamedDependency[AsyncSession]) -> Template:
+    user = _user(request)
+    grid = await grid_places(db_session, user)
+    resolved = await appeals_in_scope(db_session, user, frozenset({AppealStatus.RESOLVED}))
+    return render(request, "field/return_visit.html", **_common(user, grid, resolved=resolved))
+
+
+@get("/field/appeal", opt=roles(Role.GRID_WORKER))
+async def appeal_form(request: Request, db_session: NamedDependency[AsyncSession]) -> Template:
+    user = _user(request)
+    grid = await grid_places(db_session, user)
+    return render(request, "field/appeal.html", **_common(user, grid))
+
+
+@get("/field/appeals/edit", opt=roles(Role.GRID_WORKER))
+async def appeal_edit_form(request: Request, db_session: NamedDependency[AsyncSession]) -> Template:
+    # The case is chosen by ?id= and filled in by the page script from the reference data, so this
+    # page works from the cache for any case the device knows.
+    user = _user(request)
+    grid = await grid_places(db_session, user)
+    open_cases = await appeals_in_scope(db_session, user, OPEN)
+    return render(request, "field/appeal_edit.html", **_common(user, grid, open_cases=open_cases))
+
+
+@get("/field/outbox", opt=roles(Role.GRID_WORKER))
+async def outbox_page(request: Request, db_session: NamedDependency[AsyncSession]) -> Template:
+    user = _user(request)
+    grid = await grid_places(db_session, user)
+    return render(request, "field/outbox.html", **_common(user, grid))
+
+
+route_handlers = [field_home, visit_form, return_visit_form, appeal_form, appeal_edit_form, outbox_page]

@@ -386,3 +386,101 @@ async def test_counts_come_from_one_statement_per_table(field: Field) -> None:
         return len(statements)
 
     assert await in_session(field.settings, work) <= 4
+
+
+# --- End to end: conflicts made by real pushes through the app ----------------------------------------------
+
+
+async def _push(client: AsyncTestClient, device: Any, *mutations: dict[str, Any]) -> list[dict[str, Any]]:
+    response = await client.post("/sync/push", json=device.batch(*mutations), headers=device.headers)
+    assert response.status_code == 200, response.text
+    return response.json()["results"]
+
+
+async def _as(web: Web, username: str) -> None:
+    from tests.integration.sync_world import PASSWORD
+
+    await web.logout()
+    assert (await web.login(username, PASSWORD)).status_code == 303
+
+
+async def test_a_pushed_stale_edit_resolved_by_staff_reaches_both_phones(client: AsyncTestClient, web: Web, settings: Settings, db: AsyncSession) -> None:
+    from sync.hlc import Clock as HybridClock
+    from sync.hlc import wall_clock_ms
+    from tests.integration.sync_world import PASSWORD, Device, appeal_fields, make_world
+
+    world = await make_world(settings)
+    assert (await web.login("grid", PASSWORD)).status_code == 303
+    phone_a = Device()
+    phone_b = Device(clock=HybridClock("phone-b", now_ms=lambda: wall_clock_ms() - 60_000))  # B edited a minute earlier
+    created = phone_a.mutation("appeal", "create", appeal_fields("小区3号楼门禁坏了", place=world.compound))
+    assert (await _push(client, phone_a, created))[0]["status"] == "applied"
+    appeal_id = UUID(created["entity_id"])
+    edit_b = phone_b.mutation("appeal", "update", {"description": "门禁坏了，张网格补充：已报物业"}, entity_id=appeal_id, base_version=1)
+    edit_a = phone_a.mutation("appeal", "update", {"description": "门禁坏了，王网格补充：需更换读卡器"}, entity_id=appeal_id, base_version=1)
+    assert (await _push(client, phone_a, edit_a))[0]["status"] == "applied"
+    await _as(web, "grid2")
+    result = (await _push(client, phone_b, edit_b))[0]
+    assert result["status"] == "conflict" and result["conflict"]["applied"] is False
+    conflict_id = UUID(result["conflict"]["id"])
+
+    # Offline meanwhile, phone A edits again against the version it knows.
+    late_a = phone_a.mutation("appeal", "update", {"description": "门禁坏了，王网格：再改一次"}, entity_id=appeal_id, base_version=2)
+
+    await _as(web, "staff")
+    page = await client.get("/sync/devices")
+    assert page.status_code == 200
+    assert "王网格" in page.text and "张网格" in page.text and "门禁坏了，张网格补充：已报物业" in page.text
+    response = await web.post_form(f"/sync/conflicts/{conflict_id}/resolve", {"choice": "take_device", "note": "物业已确认"})
+    assert response.status_code == 303
+    case = await db.get(Appeal, appeal_id, populate_existing=True)
+    assert case is not None and case.description == "门禁坏了，张网格补充：已报物业"
+
+    stamp = await db.scalar(select(SyncFieldStamp).where(SyncFieldStamp.entity_id == appeal_id).execution_options(populate_existing=True))
+    assert stamp is not None and stamp.hlc.endswith("-server") and stamp.version == case.version
+    # A's edit, made before staff chose, syncs after: staff's later stamp wins, and the clash is recorded again.
+    await _as(web, "grid")
+    late = (await _push(client, phone_a, late_a))[0]
+    assert late["status"] == "conflict" and late["conflict"]["applied"] is False
+    assert (await db.get(Appeal, appeal_id, populate_existing=True)).description == "门禁坏了，张网格补充：已报物业"  # type: ignore[union-attr]
+    # Both workers see the outcome in their pull.
+    for username, phone in (("grid", phone_a), ("grid2", phone_b)):
+        await _as(web, username)
+        records = (await client.get("/sync/pull", headers=phone.headers)).json()["records"]
+        resolved = [r["data"] for r in records if r["entity"] == "conflict" and r["id"] == str(conflict_id)]
+        assert resolved and resolved[0]["resolution"] == "take_device" and resolved[0]["resolution_note"] == "物业已确认", username
+
+
+async def test_a_pushed_return_visit_on_a_reopened_case_is_reapplied_by_staff(client: AsyncTestClient, web: Web, settings: Settings, db: AsyncSession) -> None:
+    from server.services.appeals import Actor, act
+    from server.services.deadlines import TimeLimits
+    from tests.integration.sync_world import PASSWORD, Device, appeal_fields, make_world
+
+    world = await make_world(settings)
+    limits = TimeLimits.from_settings(settings)
+    staff = Actor(principal=Role.STAFF, label="李主任", user_id=world.users["staff"])
+    assert (await web.login("grid", PASSWORD)).status_code == 303
+    phone = Device()
+    created = phone.mutation("appeal", "create", appeal_fields("路灯不亮已经一周了", place=world.compound))
+    assert (await _push(client, phone, created))[0]["status"] == "applied"
+    appeal = await db.get(Appeal, UUID(created["entity_id"]))
+    assert appeal is not None
+    await act(db, appeal, Action.ACCEPT, staff, limits=limits)
+    await act(db, appeal, Action.RESOLVE, staff, ActionInput(note="已修好路灯"), limits=limits)
+    visit = phone.mutation("appeal", "return_visit", {"method": "phone", "evaluation": "satisfied", "note": "电话回访，居民满意"},
+                           entity_id=appeal.id, base_version=appeal.version)
+    await act(db, appeal, Action.REOPEN, staff, ActionInput(note="居民又来电话"), limits=limits)
+    await db.commit()
+    result = (await _push(client, phone, visit))[0]
+    assert result["status"] == "conflict" and result["conflict"]["kind"] == "transition"
+    conflict_id = UUID(result["conflict"]["id"])
+
+    await _as(web, "staff")
+    assert (await web.post_form(f"/sync/conflicts/{conflict_id}/resolve", {"choice": "reapplied"})).status_code == 409
+    await act(db, appeal, Action.RESOLVE, staff, ActionInput(note="路灯线路也换了"), limits=limits)
+    await db.commit()
+    assert (await web.post_form(f"/sync/conflicts/{conflict_id}/resolve", {"choice": "reapplied"})).status_code == 303
+    stored = await db.get(Appeal, appeal.id, populate_existing=True)
+    assert stored is not None and (stored.status, stored.evaluation) == (AppealStatus.EVALUATED, Evaluation.SATISFIED)
+    visits = list(await db.scalars(select(ReturnVisit).where(ReturnVisit.appeal_id == appeal.id)))
+    assert [(v.visitor_id, v.method) for v in visits] == [(world.users["grid"], VisitMethod.PHONE)]

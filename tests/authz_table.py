@@ -127,6 +127,9 @@ TABLE: list[Row] = [
     Row("GET", "/healthz", EVERYONE),
     # Sync API (F5): push, pull, photo upload
     # -- sync api rows --
+    Row("POST", "/sync/push", only(Role.GRID_WORKER)),
+    Row("GET", "/sync/pull", only(Role.GRID_WORKER)),
+    Row("PUT", "/sync/photos/{sha256:str}", only(Role.GRID_WORKER), sample="/sync/photos/" + "0" * 64),
     # Field pages of the grid worker (F1-F4)
     # -- field rows --
     Row("GET", "/field", only(Role.GRID_WORKER)),

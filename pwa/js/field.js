@@ -669,7 +669,7 @@ async function drawOutbox() {
   list.replaceChildren(
     ...rows.map((m) => {
       const state = stateOf(m);
-      const item = el("li", { class: `outbox-item outbox-${state}`, "data-mutation": m.mutation_id, "data-state-name": state },
+      const item = el("li", { class: `outbox-item outbox-${state}`, "data-mutation": m.mutation_id, "data-state-name": m.state, "data-result": m.result?.status || null },
         el("p", { class: "outbox-head" },
           el("span", { class: STATE_BADGE[state], "data-state": true, tabindex: "-1", text: t(`state_${state}`) }), " ",
           el("strong", { text: summaryOf(m) })),

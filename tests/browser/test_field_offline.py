@@ -283,9 +283,14 @@ def test_server_killed_after_commit_before_answer_retry_creates_no_duplicates(
 
     context.route("**/sync/push", kill_after_commit)
     page.locator("form[data-field-form] button[type=submit]").click()
-    # The phone saw a dropped connection: the record stays pending.
     expect(page.locator("[data-form-status].alert-success")).to_be_visible()
-    assert pushes  # the first push was cut off
+    for _ in range(100):  # the immediate flush reaches the interception
+        if pushes:
+            break
+        page.wait_for_timeout(100)
+    assert pushes
+    # The phone saw a dropped connection: the record stays pending.
+    expect(page.locator("form[data-field-form] button[type=submit]")).to_be_enabled()
     assert outbox_states(page) == ["pending"]
 
     live_server.start()  # same port, same database

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from uuid_utils.compat import uuid7
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.models import (
@@ -27,8 +28,10 @@ from server.models import (
     Role,
     SubmitterKind,
     VisitMethod,
+    VisitPurpose,
+    VisitSubject,
 )
-from server.services import accounts, appeals
+from server.services import accounts, appeals, visits
 from server.services.appeal_catalog import BY_CODE
 from server.services.appeal_workflow import Action
 from server.services.appeals import ActionInput, Actor, AppealInput
@@ -38,6 +41,12 @@ from server.settings import Settings
 SEED = 20250101
 YEAR = timedelta(days=365)
 ENTERPRISE_PLACES = ["鲁粮集团办公楼", "山东物业创新产业园", "解放路沿街商铺"]
+# Whom 王网格 visits (走访) when a case comes in through the visit channel (names are made up).
+VISIT_SUBJECTS = {
+    "鲁粮集团办公楼": "鲁粮集团", "山东物业创新产业园": "山东某物业服务有限公司", "解放路沿街商铺": "解放路老字号餐馆",
+    "东舍坊小区": "东舍坊小区住户", "文华园小区": "文华园小区住户",
+}
+VISIT_POLICIES = ["稳岗返还", "小微企业税费减免", "红领物业奖励"]
 RESIDENT_PLACES = ["东舍坊小区", "文华园小区"]
 
 
@@ -138,9 +147,28 @@ class DemoAppeals:
             location_detail=self.rng.choice(DETAILS[kind]).format(n=self.rng.randint(1, 12), u=self.rng.randint(1, 4), r=self.rng.randint(1, 6) * 100 + self.rng.randint(1, 2)),
         )
         actor = {AppealChannel.VISIT: self.grid, AppealChannel.HOTLINE: self.staff, AppealChannel.EVENT: self.staff}.get(channel, Actor.submitter())
+        if channel is AppealChannel.VISIT:
+            # 1+N+1: the grid worker collected it on a visit (no random draws here: the demo year stays the same).
+            case.appeal = await self._visit(data)
+            return
         case.appeal = await appeals.submit(
             self.session, data, actor=actor, limits=self.limits, uploads_dir=self.settings.uploads_dir, clock=self.clock
         )
+
+    async def _visit(self, data: AppealInput) -> Any:
+        place = next(name for name, p in self.places.items() if p.id == data.place_id)
+        enterprise = data.submitter_kind is SubmitterKind.ENTERPRISE
+        appeal_id = uuid7()
+        await visits.record_visit(
+            self.session,
+            visits.VisitInput(
+                subject_kind=VisitSubject.ENTERPRISE if enterprise else VisitSubject.HOUSEHOLD,
+                subject_name=VISIT_SUBJECTS[place], purpose=VisitPurpose.FIRST, place_id=data.place_id,
+                policies=VISIT_POLICIES[:2] if enterprise else [], appeals=[(appeal_id, data)],
+            ),
+            actor=self.grid, limits=self.limits, uploads_dir=self.settings.uploads_dir, clock=self.clock,
+        )
+        return await self.session.get(Appeal, appeal_id)
 
     def _name(self, kind: SubmitterKind) -> str:
         title = self.rng.choice(["经理", "主管", "女士", "先生"] if kind is SubmitterKind.ENTERPRISE else ["女士", "先生", "阿姨", "大爷"])

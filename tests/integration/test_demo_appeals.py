@@ -140,3 +140,18 @@ def test_the_plan_is_deterministic() -> None:
     first = plan()
     assert first == plan()
     assert all(received <= end for _d, received, _o, _n in first)
+
+
+async def test_cases_from_visits_come_with_the_visit_that_collected_them(loaded: tuple[demo.DemoReport, AsyncSession]) -> None:
+    """1+N+1 in the demo: every case of the visit channel hangs off a visit by 王网格, made when it was received."""
+    from server.models import AppealChannel, User, Visit
+
+    _report, session = loaded
+    grid = await session.scalar(select(User).where(User.username == "grid"))
+    from_visits = [a for a in await all_appeals(session) if a.channel is AppealChannel.VISIT]
+    assert from_visits
+    for appeal in from_visits:
+        visit = await session.get(Visit, appeal.visit_id) if appeal.visit_id else None
+        assert visit is not None and grid is not None and visit.worker_id == grid.id
+        assert visit.visited_at == appeal.received_at and visit.place_id == appeal.place_id
+    assert await session.scalar(select(func.count()).select_from(Visit)) == len(from_visits)

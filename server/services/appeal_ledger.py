@@ -28,6 +28,7 @@ from server.models import (
     SubmitterKind,
     Summons,
     User,
+    Visit,
     VisitMethod,
 )
 from server.services import appeals, places
@@ -377,6 +378,9 @@ class CaseFile:
     response: DeadlineState
     resolution: DeadlineState | None
     actions: list[Action] = field(default_factory=list)
+    # The field visit (走访) that collected the case, and who made it (1+N+1).
+    visit: Visit | None = None
+    visit_worker: str | None = None
 
 
 def available_actions(appeal: Appeal, actor: appeals.Actor, *, summoned_unreported: bool, has_return_visit: bool) -> list[Action]:
@@ -415,6 +419,10 @@ async def case_file(session: AsyncSession, appeal: Appeal, actor: appeals.Actor,
         resolution=None if appeal.status in {AppealStatus.REJECTED, AppealStatus.MERGED} else limit_state(appeal, "resolution", limits, now),
     )
     file.actions = available_actions(appeal, actor, summoned_unreported=unreported, has_return_visit=bool(visits))
+    if appeal.visit_id:
+        file.visit = await session.get(Visit, appeal.visit_id)
+        if file.visit is not None and file.visit.worker_id:
+            file.visit_worker = (await user_names(session, [file.visit.worker_id])).get(file.visit.worker_id)
     return file
 
 

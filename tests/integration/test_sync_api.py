@@ -291,3 +291,19 @@ async def test_photos_are_uploaded_by_hash_before_the_mutation_that_names_them(
     from server.models import AppealPhoto
 
     assert await db.scalar(select(func.count()).select_from(AppealPhoto).where(AppealPhoto.appeal_id == UUID(created["entity_id"]))) == 1
+
+
+async def test_staff_see_the_visit_that_collected_a_case(client: AsyncTestClient, web: Web, world: World, db: AsyncSession) -> None:
+    await web.login("grid", PASSWORD)
+    phone = Device()
+    visit = _visit(phone, world, n=1)
+    assert (await _push(client, phone, visit))[0]["status"] == "applied"
+    await web.logout()
+    await web.login("staff", PASSWORD)
+    appeal = await db.scalar(select(Appeal).where(Appeal.visit_id == UUID(visit["entity_id"])))
+    assert appeal is not None
+    page = await client.get(f"/appeals/{appeal.reference}")
+    assert page.status_code == 200
+    assert "东舍坊小区3号楼2单元" in page.text and "王网格" in page.text and "高龄津贴" in page.text
+    ledger = await client.get("/appeals")
+    assert appeal.reference in ledger.text

@@ -36,6 +36,7 @@ from server.models import (
     VisitMethod,
     VisitPurpose,
     VisitSubject,
+    current_actor,
 )
 from server.services import appeals, visits
 from server.services.appeal_workflow import OPEN, Action
@@ -164,7 +165,12 @@ async def push(session: AsyncSession, batch: p.PushRequest, ctx: Context) -> lis
         grid_places=await visits.grid_place_ids(session, ctx.worker.grid_id),
         device=device,
     )
-    outcomes = [await _one(session, mutation, state) for mutation in mutations]
+    # Rows made by the batch name the worker as their author (created_by), whoever calls the engine.
+    token = current_actor.set(ctx.worker.id)
+    try:
+        outcomes = [await _one(session, mutation, state) for mutation in mutations]
+    finally:
+        current_actor.reset(token)
     now = ctx.now()
     device.last_push_at = now
     device.last_seq = max([device.last_seq, *(m.seq for m in mutations)])

@@ -206,7 +206,7 @@ def test_a_visit_with_three_appeals_and_a_photo_survives_offline_restarts_and_sy
     page.goto("/field")
     field_ready(page)
     expect(page.locator("[data-visits-pending] li")).to_have_count(1)
-    assert in_db(live_server.settings, lambda s: s.scalar(select(func.count()).select_from(Visit))) == 0
+    assert in_db(live_server.settings, lambda s: s.scalar(select(func.count()).select_from(Visit).where(Visit.subject_name == SUBJECT))) == 0
 
     # Close the browser; start it again on the same profile, still without a network. Playwright's
     # offline emulation reaches a service worker only once it is attached, and Chromium wakes the
@@ -217,7 +217,7 @@ def test_a_visit_with_three_appeals_and_a_photo_survives_offline_restarts_and_sy
     page = context.new_page()
     assert outbox_states(page) == ["pending"]
     assert_accessible(page)
-    assert in_db(live_server.settings, lambda s: s.scalar(select(func.count()).select_from(Visit))) == 0
+    assert in_db(live_server.settings, lambda s: s.scalar(select(func.count()).select_from(Visit).where(Visit.subject_name == SUBJECT))) == 0
 
     # The network is back: the page flushes on `online`.
     live_server.start()
@@ -232,7 +232,7 @@ def test_a_visit_with_three_appeals_and_a_photo_survives_offline_restarts_and_sy
         visits = list(await session.scalars(select(Visit).where(Visit.subject_name == SUBJECT)))
         appeals = list(await session.scalars(select(Appeal).where(Appeal.description.in_(DESCRIPTIONS))))
         photos = await session.scalar(select(func.count()).select_from(AppealPhoto).where(AppealPhoto.appeal_id.in_([a.id for a in appeals])))
-        receipts = await session.scalar(select(func.count()).select_from(SyncMutation))
+        receipts = await session.scalar(select(func.count()).select_from(SyncMutation).where(SyncMutation.entity_id.in_([v.id for v in visits])))
         return {"visits": visits, "appeals": appeals, "photos": photos, "receipts": receipts}
 
     found = in_db(live_server.settings, check)

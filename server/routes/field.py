@@ -19,7 +19,7 @@ from litestar.response import Template
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.models import Appeal, Place, Role, SubmitterKind
+from server.models import Appeal, Role, SubmitterKind
 from server.models.appeals import AppealStatus, Evaluation, VisitMethod
 from server.models.field import Visit, VisitPurpose, VisitSubject
 from server.i18n import N_

@@ -33,6 +33,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _in_transaction(dbapi_connection: Any) -> bool:
+    inner = getattr(dbapi_connection, "_connection", dbapi_connection)  # aiosqlite wraps sqlite3
+    return bool(getattr(inner, "in_transaction", False))
+
+
+def _sqlite_savepoint(conn: Any, _name: str | None) -> None:
+    # sqlite3 (and so aiosqlite) opens a transaction only before INSERT/UPDATE/DELETE. A SAVEPOINT
+    # issued first would open the transaction itself, and its RELEASE would commit everything up to
+    # there: a later rollback could not undo it. Begin the real transaction first.
+    if not _in_transaction(conn.connection.dbapi_connection):
+        conn.exec_driver_sql("BEGIN")
+
+
+async def begin_write(session: AsyncSession) -> None:
+    """Take the write lock now on SQLite (BEGIN IMMEDIATE): a transaction that reads, then writes, waits
+    for other writers (busy_timeout) instead of failing on a stale snapshot. No-op on PostgreSQL."""
+    conn = await session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    raw = await conn.get_raw_connection()
+    if not _in_transaction(raw.dbapi_connection):
+        await conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
     engine_config = EngineConfig(pool_pre_ping=True) if not settings.is_sqlite else EngineConfig()
     config = SQLAlchemyAsyncConfig(
@@ -50,6 +74,7 @@ def make_alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
     if settings.is_sqlite:
         engine = config.get_engine()
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "savepoint", _sqlite_savepoint)
     return config
 
 

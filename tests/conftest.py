@@ -20,6 +20,7 @@ os.environ.pop("SHANZHI_REDIS_URL", None)
 
 import pytest
 from advanced_alchemy.alembic.commands import AlembicCommands
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
@@ -183,6 +184,14 @@ def settings_with(settings: Settings, **changes: object) -> Settings:
     return replace(settings, **changes)  # type: ignore[arg-type]
 
 
+def forget_alchemy_configs() -> None:
+    """advanced-alchemy remembers the keys of every config ever made in class-level sets and finds a free
+    key by recursing once per config: a few thousand configs in one test process overflow the stack.
+    Configs of finished tests (or examples) are disposed, so their keys can go."""
+    for name in ("_SESSION_SCOPE_KEY_REGISTRY", "_ENGINE_APP_STATE_KEY_REGISTRY", "_SESSIONMAKER_APP_STATE_KEY_REGISTRY"):
+        getattr(SQLAlchemyAsyncConfig, name).clear()
+
+
 @pytest.fixture(autouse=True)
 def _collect_garbage() -> Iterator[None]:
     """Collect after each test, so a leaked connection is reported by the test that leaked it."""
@@ -190,3 +199,4 @@ def _collect_garbage() -> Iterator[None]:
     import gc
 
     gc.collect()
+    forget_alchemy_configs()

@@ -14,6 +14,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.db import begin_write
 from server.i18n import gettext as _
 from server.models import Role
 from server.security import roles
@@ -102,6 +103,7 @@ async def push(request: Request, db_session: NamedDependency[AsyncSession], sett
         return _error(400, error.code, _("The batch could not be read: %(detail)s") % {"detail": error.detail})
     if batch.device_id != device_id:
         return _error(400, p.MALFORMED, _("The batch could not be read: %(detail)s") % {"detail": "device_id"})
+    await begin_write(db_session)  # one pushing phone at a time on SQLite; the batch is one transaction
     try:
         outcomes = await engine.push(db_session, batch, _context(request, settings))
     except engine.DeviceBoundError:

@@ -29,7 +29,7 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, event as note_event, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 
 from server.db import make_alchemy_config, session_scope
 from server.models import (
@@ -56,7 +56,7 @@ from server.settings import Settings
 from sync import engine
 from sync import protocol as p
 from sync.hlc import Clock, wall_clock_ms
-from tests.conftest import PG_URL, run_isolated
+from tests.conftest import PG_URL, forget_alchemy_configs, run_isolated
 from tests.integration.sync_world import build_world
 
 pytestmark = pytest.mark.skipif(
@@ -85,53 +85,12 @@ class Template:
     resolved_versions: dict[UUID, int]
 
 
-# server/db.py leaves pysqlite's own transaction handling on: it sends no BEGIN before a SAVEPOINT, so on
-# SQLite the first savepoint opens the transaction and releasing it COMMITS. Every mutation of a push
-# (each runs in a savepoint) is then committed on its own, and a push the server dies in is not undone.
-# test_a_push_that_is_rolled_back_leaves_nothing shows it; until server/db.py emits BEGIN itself, the
-# property runs use SQLAlchemy's documented fix on their own engines so they test the engine's logic.
-_BEGIN_FIX = {"needed": True}
-
-
-def _transactional(config: Any) -> Any:
-    if _BEGIN_FIX["needed"]:
-        sync_engine = config.get_engine().sync_engine
-
-        @event.listens_for(sync_engine, "connect")
-        def _connect(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None
-
-        @event.listens_for(sync_engine, "begin")
-        def _begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN")
-
-    return config
-
-
-async def _savepoints_roll_back(path: Path, var: Path) -> bool:
-    """Does the production config undo a released savepoint when the transaction rolls back?"""
-    config = make_alchemy_config(_settings(path, var))
-    try:
-        async with config.get_session() as session:
-            await session.execute(text("CREATE TABLE IF NOT EXISTS props_probe (x INTEGER)"))
-            await session.commit()
-        async with config.get_session() as session:
-            await session.execute(text("SELECT 1"))
-            async with session.begin_nested():
-                await session.execute(text("INSERT INTO props_probe VALUES (1)"))
-            await session.rollback()
-        async with config.get_session() as session:
-            return (await session.scalar(text("SELECT count(*) FROM props_probe"))) == 0
-    finally:
-        await config.get_engine().dispose()
-
-
 def _settings(path: Path, var: Path) -> Settings:
     return Settings(database_url=f"sqlite+aiosqlite:///{path}", secret_key="test-secret-key-" + "x" * 32, var_dir=var)
 
 
 async def _build_template(path: Path, var: Path) -> Template:
-    config = _transactional(make_alchemy_config(_settings(path, var)))
+    config = make_alchemy_config(_settings(path, var))
     limits = TimeLimits.from_settings(_settings(path, var))
     open_ids, resolved_ids = [], []
     try:
@@ -179,9 +138,6 @@ def template(migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -
     directory = tmp_path_factory.mktemp("sync-props")
     path = directory / "world.db"
     shutil.copyfile(migrated_template, path)
-    probe = directory / "probe.db"
-    shutil.copyfile(migrated_template, probe)
-    _BEGIN_FIX["needed"] = not run_isolated(asyncio.run, _savepoints_roll_back(probe, directory))
     return run_isolated(asyncio.run, _build_template(path, directory))
 
 
@@ -330,7 +286,7 @@ class Delivery:
 
 
 async def _staff_reopen(settings: Settings, t: Template, reopened: set[UUID]) -> None:
-    config = _transactional(make_alchemy_config(settings))
+    config = make_alchemy_config(settings)
     try:
         async with session_scope(config) as session:
             staff = Actor(principal=Role.STAFF, label="李主任", user_id=t.users["staff"])
@@ -350,7 +306,7 @@ async def deliver(data: st.DataObject, scenario: Scenario, t: Template, director
     shutil.copyfile(t.path, path)
     settings = _settings(path, directory / f"var-{run}")
     await _staff_reopen(settings, t, scenario.reopened)
-    config = _transactional(make_alchemy_config(settings))
+    config = make_alchemy_config(settings)
     clock = Clock("server")  # one server process; a crash does not matter to the clock's guarantees
     workers = {}
     async with session_scope(config) as session:
@@ -517,7 +473,7 @@ async def check_run(scenario: Scenario, settings: Settings, out: Delivery, t: Te
     note_event(f"field conflicts: {min(kinds['field'], 3)}+" if kinds["field"] >= 3 else f"field conflicts: {kinds['field']}")
     note_event(f"transition conflicts: {'yes' if kinds['transition'] else 'no'}")
     note_event(f"server died mid-push: {'yes' if out.rolled_back else 'no'}; answer lost: {'yes' if out.lost_answers else 'no'}")
-    config = _transactional(make_alchemy_config(settings))
+    config = make_alchemy_config(settings)
     try:
         async with session_scope(config) as db:
             receipts = dict((await db.execute(select(SyncMutation.id, SyncMutation.outcome))).all())
@@ -645,6 +601,7 @@ def test_every_mutation_takes_effect_once_and_every_conflict_is_recorded(
 
     asyncio.run(run())
     shutil.rmtree(directory, ignore_errors=True)
+    forget_alchemy_configs()
 
 
 @settings(max_examples=80, **SETTINGS)
@@ -662,12 +619,9 @@ def test_the_end_state_is_the_same_whatever_the_delivery(
 
     asyncio.run(run())
     shutil.rmtree(directory, ignore_errors=True)
+    forget_alchemy_configs()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/db.py: pysqlite sends no BEGIN, so releasing a savepoint commits on SQLite (remove this mark once fixed)",
-)
 def test_a_push_that_is_rolled_back_leaves_nothing(template: Template, tmp_path: Path) -> None:
     """The server dies before committing a push: with the production database config, nothing of it stays."""
     path = tmp_path / "rollback.db"

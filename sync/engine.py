@@ -19,6 +19,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from uuid_utils.compat import uuid7
 
 from server.i18n import N_
 from server.models import (
@@ -26,6 +27,7 @@ from server.models import (
     AppealChannel,
     AppealStatus,
     ConflictKind,
+    Place,
     Evaluation,
     SubmitterKind,
     SyncConflict,
@@ -38,7 +40,7 @@ from server.models import (
     VisitSubject,
     current_actor,
 )
-from server.services import appeals, visits
+from server.services import appeals, notifications, visits
 from server.services.appeal_workflow import OPEN, Action
 from server.services.appeals import Actor, ActionInput, AppealInput, InvalidAppeal, ScopeError, WorkflowError
 from server.services.deadlines import TimeLimits
@@ -116,6 +118,8 @@ class Batch:
     stamps: dict[tuple[UUID, str], SyncFieldStamp]
     grid_places: set[UUID]
     device: SyncDevice
+    places: list[Place] = field(default_factory=list)
+    created_appeals: int = 0
 
 
 # -- devices -----------------------------------------------------------------------------------------
@@ -144,33 +148,64 @@ async def bind_device(session: AsyncSession, device_id: UUID, ctx: Context) -> S
 # -- push --------------------------------------------------------------------------------------------
 
 
-async def push(session: AsyncSession, batch: p.PushRequest, ctx: Context) -> list[Outcome]:
-    """Apply a decoded batch in order; one outcome per mutation. The caller commits, then answers."""
-    device = await bind_device(session, batch.device_id, ctx)
+async def _load(session: AsyncSession, batch: p.PushRequest, ctx: Context, device: SyncDevice) -> Batch:
+    """Everything the batch needs, one query per kind."""
     mutations = batch.mutations
     ids = [m.mutation_id for m in mutations]
     receipts = dict((await session.execute(select(SyncMutation.id, SyncMutation.outcome).where(SyncMutation.id.in_(ids)))).all()) if ids else {}
     targets = {m.entity_id for m in mutations if m.entity == "appeal" and m.op != "create"}
-    loaded = list(await session.scalars(select(Appeal).where(Appeal.id.in_(targets)))) if targets else []
+    loaded = list(await session.scalars(select(Appeal).where(Appeal.id.in_(targets)).execution_options(populate_existing=True))) if targets else []
     stamp_rows = (
-        await session.scalars(select(SyncFieldStamp).where(SyncFieldStamp.entity == "appeal", SyncFieldStamp.entity_id.in_(targets)))
+        await session.scalars(
+            select(SyncFieldStamp).where(SyncFieldStamp.entity == "appeal", SyncFieldStamp.entity_id.in_(targets)).execution_options(populate_existing=True)
+        )
         if targets
         else []
     )
-    state = Batch(
+    grid_places = await visits.grid_place_ids(session, ctx.worker.grid_id)
+    return Batch(
         ctx=ctx,
         receipts=receipts,
         appeals={a.id: a for a in loaded},
         stamps={(s.entity_id, s.field): s for s in stamp_rows},
-        grid_places=await visits.grid_place_ids(session, ctx.worker.grid_id),
+        grid_places=grid_places,
         device=device,
+        # Held here so the services' place checks are answered from the session, not the database.
+        places=list(await session.scalars(select(Place).where(Place.id.in_(grid_places)))) if grid_places else [],
     )
+
+
+async def push(session: AsyncSession, batch: p.PushRequest, ctx: Context) -> list[Outcome]:
+    """Apply a decoded batch in order; one outcome per mutation. The caller commits, then answers.
+
+    Fast path: the whole batch in one savepoint, written by one flush at the end (the handlers check
+    everything before they write, so a refused mutation leaves nothing behind). Only a visit, which
+    writes several cases, gets a savepoint of its own. If the database still refuses the batch (a
+    concurrent push of the same mutations committed first, or a reused record id), the batch is rolled
+    back and applied again mutation by mutation, each in its own savepoint."""
+    device = await bind_device(session, batch.device_id, ctx)
+    mutations = batch.mutations
     # Rows made by the batch name the worker as their author (created_by), whoever calls the engine.
     token = current_actor.set(ctx.worker.id)
     try:
-        outcomes = [await _one(session, mutation, state) for mutation in mutations]
+        state = await _load(session, batch, ctx, device)
+        try:
+            async with session.begin_nested():
+                outcomes = [await _one(session, mutation, state, isolate=False) for mutation in mutations]
+                await session.flush()
+        except IntegrityError:
+            state = await _load(session, batch, ctx, device)
+            outcomes = [await _one(session, mutation, state, isolate=True) for mutation in mutations]
     finally:
         current_actor.reset(token)
+    if state.created_appeals:
+        # One notice per sync for staff, not one per case: a day of field work arrives at once.
+        first = next(o.mutation_id for o in outcomes if o.status == p.APPLIED)
+        await notifications.notify(
+            session, await notifications.staff_ids(session), kind="field_sync",
+            text=N_("%(worker)s synced %(count)d new appeals from the field"),
+            params={"worker": ctx.worker.display_name, "count": state.created_appeals}, dedupe=f"sync:{first}",
+        )
     now = ctx.now()
     device.last_push_at = now
     device.last_seq = max([device.last_seq, *(m.seq for m in mutations)])
@@ -180,7 +215,11 @@ async def push(session: AsyncSession, batch: p.PushRequest, ctx: Context) -> lis
     return outcomes
 
 
-async def _one(session: AsyncSession, mutation: p.Mutation, state: Batch) -> Outcome:
+# Handlers that write several records and may refuse after the first: always in a savepoint of their own.
+SELF_CONTAINED = {("visit", "create")}
+
+
+async def _one(session: AsyncSession, mutation: p.Mutation, state: Batch, *, isolate: bool) -> Outcome:
     seen = state.receipts.get(mutation.mutation_id)
     if seen is not None:
         return Outcome(mutation.mutation_id, p.DUPLICATE, original=seen)
@@ -197,29 +236,40 @@ async def _one(session: AsyncSession, mutation: p.Mutation, state: Batch) -> Out
         handler = HANDLERS.get((mutation.entity, mutation.op))
         if handler is None:
             raise Rejected(p.UNKNOWN_OPERATION, ServiceError(N_("This kind of change is not known to the server.")))
-        try:
-            async with session.begin_nested():
-                outcome = await handler(session, mutation, state, at)
-                receipt = SyncMutation(
-                    device_id=mutation.device_id, user_id=state.ctx.worker.id, seq=mutation.seq, entity=mutation.entity,
-                    entity_id=mutation.entity_id, op=mutation.op, outcome=outcome.status, hlc=mutation.hlc,
-                    version=outcome.version, conflict_id=outcome.conflict.id if outcome.conflict else None,
-                )
-                receipt.id = mutation.mutation_id
-                session.add(receipt)
-                await session.flush()
-        except IntegrityError:
-            # The same mutation committed meanwhile by a concurrent push (its receipt won), or a record
-            # with this id already exists.
-            original = await session.scalar(select(SyncMutation.outcome).where(SyncMutation.id == mutation.mutation_id))
-            if original is not None:
-                return Outcome(mutation.mutation_id, p.DUPLICATE, original=original)
-            raise Rejected(p.INVALID, ServiceError(N_("A record with this id already exists."))) from None
+        if not isolate and (mutation.entity, mutation.op) not in SELF_CONTAINED:
+            outcome = await _apply(session, mutation, state, at, handler, flush=False)
+        else:
+            try:
+                async with session.begin_nested():
+                    outcome = await _apply(session, mutation, state, at, handler, flush=True)
+            except IntegrityError:
+                if not isolate:
+                    raise  # the fast path gives up: the batch is applied again one by one
+                # The same mutation committed meanwhile by a concurrent push (its receipt won), or a
+                # record with this id already exists.
+                original = await session.scalar(select(SyncMutation.outcome).where(SyncMutation.id == mutation.mutation_id))
+                if original is not None:
+                    return Outcome(mutation.mutation_id, p.DUPLICATE, original=original)
+                raise Rejected(p.INVALID, ServiceError(N_("A record with this id already exists."))) from None
     except Rejected as rejected:
         return _rejected(mutation, rejected)
     except ServiceError as error:
         return _rejected(mutation, Rejected(p.INVALID, error, [error]))
     state.receipts[mutation.mutation_id] = outcome.status
+    return outcome
+
+
+async def _apply(session: AsyncSession, mutation: p.Mutation, state: Batch, at: datetime, handler: Any, *, flush: bool) -> Outcome:
+    outcome = await handler(session, mutation, state, at)
+    receipt = SyncMutation(
+        device_id=mutation.device_id, user_id=state.ctx.worker.id, seq=mutation.seq, entity=mutation.entity,
+        entity_id=mutation.entity_id, op=mutation.op, outcome=outcome.status, hlc=mutation.hlc,
+        version=outcome.version, conflict_id=outcome.conflict.id if outcome.conflict else None,
+    )
+    receipt.id = mutation.mutation_id
+    session.add(receipt)
+    if flush:
+        await session.flush()
     return outcome
 
 
@@ -314,10 +364,11 @@ async def _create_appeal(session: AsyncSession, m: p.Mutation, state: Batch, at:
     try:
         appeal = await appeals.submit(
             session, data, actor=state.ctx.worker.actor(), limits=state.ctx.limits, uploads_dir=state.ctx.uploads_dir,
-            clock=lambda: at, appeal_id=m.entity_id,
+            clock=lambda: at, appeal_id=m.entity_id, notify_staff=False,
         )
     except InvalidAppeal as error:
         raise _invalid(error) from None
+    state.created_appeals += 1
     return Outcome(m.mutation_id, p.APPLIED, version=appeal.version)
 
 
@@ -348,10 +399,11 @@ async def _create_visit(session: AsyncSession, m: p.Mutation, state: Batch, at: 
     try:
         visit = await visits.record_visit(
             session, data, actor=state.ctx.worker.actor(), limits=state.ctx.limits, uploads_dir=state.ctx.uploads_dir,
-            clock=lambda: at, visit_id=m.entity_id, allowed_places=state.grid_places,
+            clock=lambda: at, visit_id=m.entity_id, allowed_places=state.grid_places, notify_staff=False,
         )
     except InvalidAppeal as error:
         raise _invalid(error) from None
+    state.created_appeals += len(collected)
     return Outcome(m.mutation_id, p.APPLIED, version=visit.version)
 
 
@@ -364,6 +416,7 @@ def _target(m: p.Mutation, state: Batch) -> Appeal:
 
 def _conflict(m: p.Mutation, state: Batch, kind: ConflictKind, *, detail: dict[str, Any], fields: list[str], applied: bool, other: UUID | None) -> SyncConflict:
     return SyncConflict(
+        id=uuid7(),
         mutation_id=m.mutation_id, device_id=m.device_id, user_id=state.ctx.worker.id, other_user_id=other,
         entity=m.entity, entity_id=m.entity_id, op=m.op, kind=kind, detail=detail, fields=fields, applied=applied,
         recorded_at=state.ctx.now(),
@@ -460,10 +513,12 @@ async def _update_appeal(session: AsyncSession, m: p.Mutation, state: Batch, at:
         stamp = state.stamps.get((appeal.id, name))
         wins = True
         if stamp is not None and stamp.version > m.base_version:
-            # Someone else wrote this field after the device last saw the case: last writer by clock wins.
+            # Written after the device last saw the case: last writer by clock wins. Someone else's write
+            # makes it a conflict; the worker's own earlier edit (a second edit before a pull) does not.
             wins = m.hlc > stamp.hlc
-            stale[name] = {"device": value, "server": getattr(appeal, name), "applied": wins}
-            other = stamp.user_id
+            if stamp.user_id != state.ctx.worker.id:
+                stale[name] = {"device": value, "server": getattr(appeal, name), "applied": wins}
+                other = stamp.user_id
         if not wins:
             continue
         setattr(appeal, name, value)
@@ -487,7 +542,6 @@ async def _update_appeal(session: AsyncSession, m: p.Mutation, state: Batch, at:
             appeal, Action.EDIT, state.ctx.worker.actor(), max(at, appeal.received_at), appeal.status, appeal.status,
             note=None, data={"fields": sorted(n for n in changes if n not in stale or stale[n]["applied"])}, public=False,
         ))
-    await session.flush()
     return Outcome(m.mutation_id, p.CONFLICT if conflict else p.APPLIED, version=appeal.version, conflict=conflict)
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from server.i18n import N_
 from server.models import (
@@ -124,14 +125,39 @@ class InvalidAppeal(ServiceError):
         self.problems = problems
 
 
+REFERENCES_KEY = "shanzhi.last_reference"
+
+
 async def next_reference(session: AsyncSession, now: datetime, tz: Any) -> str:
+    """The next free reference of the year. Within one transaction the last number is remembered, so a
+    batch of new cases (a phone's sync) asks the database once; forget_references after a rollback."""
     year = now.astimezone(tz).year
     prefix = f"{year}-"
-    last = await session.scalar(
-        select(func.max(Appeal.reference)).where(Appeal.reference.like(f"{prefix}%"))
-    )
-    number = int(last.split("-")[1]) + 1 if last else 1
-    return f"{prefix}{number:05d}"
+    cache: dict[int, int] = session.sync_session.info.setdefault(REFERENCES_KEY, {})
+    if year not in cache:
+        last = await session.scalar(
+            select(func.max(Appeal.reference)).where(Appeal.reference.like(f"{prefix}%"))
+        )
+        cache[year] = int(last.split("-")[1]) if last else 0
+    cache[year] += 1
+    return f"{prefix}{cache[year]:05d}"
+
+
+def forget_references(session: AsyncSession) -> None:
+    """After a rollback (or a clash with another transaction) the remembered numbers may be wrong."""
+    session.sync_session.info.pop(REFERENCES_KEY, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_references_on_rollback(session: Session, _previous: Any) -> None:
+    # Any rollback, a savepoint's included: numbers handed out inside it are free again.
+    session.info.pop(REFERENCES_KEY, None)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_references_on_commit(session: Session) -> None:
+    if not session.in_nested_transaction():
+        session.info.pop(REFERENCES_KEY, None)  # the next transaction asks the database again
 
 
 def _normalise_photos(photos: Sequence[bytes], problems: list[ServiceError]) -> list[tuple[bytes, int, int]]:
@@ -157,8 +183,10 @@ async def submit(
     uploads_dir: Path,
     clock: Clock = utc_now,
     appeal_id: UUID | None = None,
+    notify_staff: bool = True,
 ) -> Appeal:
-    """Create a case (A1): validated, photos normalised, deadlines set, staff notified. Returns the new case."""
+    """Create a case (A1): validated, photos normalised, deadlines set, staff notified (unless the caller
+    sends one notice for a whole batch: notify_staff=False). Returns the new case."""
     problems = validate_input(data)
     normalised = _normalise_photos(data.photos, problems)
     if problems:
@@ -195,6 +223,7 @@ async def submit(
                 await session.flush()
             break
         except IntegrityError:
+            forget_references(session)  # another transaction took the number: ask the database again
             if attempt == 4:
                 raise
     event = _event(appeal, Action.SUBMIT, actor, now, None, AppealStatus.RECEIVED, note=None, data={"anonymous": anonymous})
@@ -208,10 +237,11 @@ async def submit(
             )
         )
     await session.flush()
-    await notifications.notify(
-        session, await notifications.staff_ids(session), kind="new_appeal", text=N_("New appeal %(reference)s"),
-        params={"reference": appeal.reference}, dedupe=f"new:{appeal.id}", appeal_id=appeal.id,
-    )
+    if notify_staff:
+        await notifications.notify(
+            session, await notifications.staff_ids(session), kind="new_appeal", text=N_("New appeal %(reference)s"),
+            params={"reference": appeal.reference}, dedupe=f"new:{appeal.id}", appeal_id=appeal.id,
+        )
     return appeal
 
 

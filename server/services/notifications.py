@@ -19,6 +19,7 @@ from server.models import Notification, Role, User
 
 logger = logging.getLogger("shanzhi.notifications")
 OUTBOX_KEY = "shanzhi.outbound"
+STAFF_KEY = "shanzhi.staff_ids"  # staff_ids() of the current transaction
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ async def deliver(messages: list[Message]) -> None:
 def _send_after_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint was released; the real commit comes later (or not at all)
+    session.info.pop(STAFF_KEY, None)
     messages = session.info.pop(OUTBOX_KEY, None)
     if not messages:
         return
@@ -111,6 +113,7 @@ def _drop_on_rollback(session: Session) -> None:
     if session.in_nested_transaction():
         return  # only a savepoint was rolled back; what the transaction queued before it stands
     session.info.pop(OUTBOX_KEY, None)
+    session.info.pop(STAFF_KEY, None)
 
 
 _pending: set[asyncio.Task[None]] = set()
@@ -149,8 +152,12 @@ async def notify(
 
 
 async def staff_ids(session: AsyncSession) -> list[UUID]:
-    rows = await session.scalars(select(User.id).where(User.role.in_([Role.STAFF, Role.ADMIN]), User.is_active.is_(True)))
-    return list(rows)
+    """Active staff and admins; asked once per transaction (a request, a sync batch, a job run)."""
+    cached = session.sync_session.info.get(STAFF_KEY)
+    if cached is None:
+        rows = await session.scalars(select(User.id).where(User.role.in_([Role.STAFF, Role.ADMIN]), User.is_active.is_(True)))
+        cached = session.sync_session.info[STAFF_KEY] = list(rows)
+    return list(cached)
 
 
 async def department_user_ids(session: AsyncSession, department_ids: Iterable[UUID]) -> list[UUID]:

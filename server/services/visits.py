@@ -85,6 +85,7 @@ async def record_visit(
     clock: Clock = utc_now,
     visit_id: UUID | None = None,
     allowed_places: set[UUID] | None = None,
+    notify_staff: bool = True,
 ) -> Visit:
     """Record a visit and its N appeals together; any problem refuses the whole visit and changes nothing.
 
@@ -115,7 +116,8 @@ async def record_visit(
         appeal.visit_id = visit.id
         try:
             await appeals.submit(
-                session, appeal, actor=actor, limits=limits, uploads_dir=uploads_dir, clock=clock, appeal_id=appeal_id
+                session, appeal, actor=actor, limits=limits, uploads_dir=uploads_dir, clock=clock, appeal_id=appeal_id,
+                notify_staff=notify_staff,
             )
         except InvalidAppeal as error:
             raise InvalidVisit(

@@ -307,3 +307,22 @@ async def test_staff_see_the_visit_that_collected_a_case(client: AsyncTestClient
     assert "东舍坊小区3号楼2单元" in page.text and "王网格" in page.text and "高龄津贴" in page.text
     ledger = await client.get("/appeals")
     assert appeal.reference in ledger.text
+
+
+async def test_a_reused_record_id_is_refused_alone_and_the_rest_of_the_batch_applies(
+    client: AsyncTestClient, web: Web, world: World, db: AsyncSession
+) -> None:
+    """A client bug (two creations with one record id) makes the fast path give up; the batch is then
+    applied one mutation at a time, and only the clash is refused."""
+    await web.login("grid", PASSWORD)
+    phone = Device()
+    first = phone.mutation("appeal", "create", appeal_fields("沿街商铺门前路面塌陷", place=world.shop))
+    assert (await _push(client, phone, first))[0]["status"] == "applied"
+    clash = phone.mutation("appeal", "create", appeal_fields("另一件事，却用了同一个编号", place=world.shop), entity_id=UUID(first["entity_id"]))
+    fine = phone.mutation("appeal", "create", appeal_fields("小区东门路灯不亮", place=world.compound))
+    results = await _push(client, phone, clash, fine)
+    assert [r["status"] for r in results] == ["rejected", "applied"]
+    assert results[0]["message"]
+    assert await db.scalar(select(func.count()).select_from(Appeal)) == 2
+    stored = await db.get(Appeal, UUID(first["entity_id"]), populate_existing=True)
+    assert stored is not None and stored.description == "沿街商铺门前路面塌陷"

@@ -60,6 +60,8 @@ async function registerServiceWorker() {
     });
   });
   if (document.querySelector("[data-purge-pages]")) {
+    // Signed out: saved pages and downloaded reference data may hold personal data; the outbox stays.
+    if (window.ShanzhiOutbox) await window.ShanzhiOutbox.forgetReferences().catch(() => null);
     const ready = await navigator.serviceWorker.ready;
     ready.active?.postMessage({ type: "PURGE_PAGES" });
   }

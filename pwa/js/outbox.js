@@ -574,7 +574,19 @@
     }
   }
 
+  /** After sign-out: drop the downloaded reference data (it holds residents' names and phones) and the
+   * pull cursors, so the next sign-in downloads afresh. The outbox itself stays: nothing unsent is lost. */
+  async function forgetReferences() {
+    const db = await openDb();
+    const tx = db.transaction(["refs", "devices"], "readwrite");
+    tx.objectStore("refs").clear();
+    const devices = tx.objectStore("devices");
+    for (const row of await req(devices.getAll())) devices.put({ ...row, cursor: null, pulledAt: null });
+    await done(tx);
+  }
+
   scope.ShanzhiOutbox = {
+    forgetReferences,
     SYNC_TAG,
     openDb,
     device,

@@ -154,6 +154,14 @@ def fill_visit(page: Page, photo: Path) -> None:
             item.locator("[data-photo-input]").set_input_files(photo)
 
 
+REFS_COUNT = """(async () => {
+  const db = await new Promise((ok, fail) => { const r = indexedDB.open("shanzhi-field"); r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
+  const n = await new Promise((ok) => { const r = db.transaction("refs").objectStore("refs").count(); r.onsuccess = () => ok(r.result); });
+  db.close();
+  return n;
+})()"""
+
+
 def test_a_visit_with_three_appeals_and_a_photo_survives_offline_restarts_and_syncs_once(
     playwright: Playwright, live_server: LiveServer, profile: Path, tmp_path: Path
 ) -> None:
@@ -244,7 +252,17 @@ def test_a_visit_with_three_appeals_and_a_photo_survives_offline_restarts_and_sy
 
     # Staff's ledger shows each of the three appeals once.
     page.goto("/grid")
+    assert page.evaluate(REFS_COUNT) > 0  # the worker's reference data is on the phone
     page.locator(".logout-form button").click()
+    # Signing out drops it (residents' names and phones), whoever uses the phone next.
+    expect(page.locator("[data-purge-pages]")).to_be_visible()
+    left = page.evaluate(REFS_COUNT)
+    for _ in range(50):
+        if left == 0:
+            break
+        page.wait_for_timeout(200)
+        left = page.evaluate(REFS_COUNT)
+    assert left == 0
     sign_in(page, "staff")
     page.goto("/appeals?channel=visit")
     body = page.locator("main").inner_text()

@@ -24,6 +24,15 @@ from server.settings import Settings
 from tests.conftest import run_isolated
 
 PHONE = {"width": 390, "height": 844}
+# How every test browser profile looks: a phone, in Chinese, with service workers on.
+PHONE_CONTEXT: dict[str, object] = {
+    "viewport": PHONE,
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "zh-CN",
+    "service_workers": "allow",
+}
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -145,15 +154,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 @pytest.fixture
 def context(browser: Browser, live_server: LiveServer) -> Iterator[BrowserContext]:
     """A phone-sized browser profile of its own (fresh cookies, caches and service workers)."""
-    context = browser.new_context(
-        base_url=live_server.url,
-        viewport=PHONE,
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-        locale="zh-CN",
-        service_workers="allow",
-    )
+    context = browser.new_context(base_url=live_server.url, **PHONE_CONTEXT)
     context.set_default_timeout(10_000)
     yield context
     context.close()

@@ -26,15 +26,15 @@ from PIL import Image
 from playwright.sync_api import BrowserContext, Page, Playwright, Route, expect
 from sqlalchemy import func, select, update
 
-from server.db import make_alchemy_config, session_scope
 from server.models import Appeal, AppealPhoto, Place, Role, SyncConflict, SyncMutation, User, Visit
 from server.routes.field import FIELD_PAGES
 from server.services import accounts
 from server.services.demo import DEMO_PASSWORD
 from server.settings import Settings
 from tests.browser.axe import assert_accessible
-from tests.browser.conftest import CHROMIUM_ARGS, PHONE, LiveServer, chromium_path
+from tests.browser.conftest import CHROMIUM_ARGS, PHONE_CONTEXT, LiveServer, chromium_path
 from tests.conftest import run_isolated
+from tests.integration.staff_cases import in_session
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -43,15 +43,7 @@ from tests.conftest import run_isolated
 def in_db(settings: Settings, work: Any) -> Any:
     """Run `await work(session)` against the live server's database (committed on return)."""
 
-    async def run() -> Any:
-        config = make_alchemy_config(settings)
-        try:
-            async with session_scope(config) as session:
-                return await work(session)
-        finally:
-            await config.get_engine().dispose()
-
-    return run_isolated(asyncio.run, run())
+    return run_isolated(asyncio.run, in_session(settings, work))
 
 
 def photo_file(tmp_path: Path) -> Path:
@@ -108,13 +100,8 @@ def phone_context(playwright: Playwright, profile: Path, server: LiveServer, *, 
         headless=True,
         args=CHROMIUM_ARGS,
         base_url=server.url,
-        viewport=PHONE,
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-        locale="zh-CN",
-        service_workers="allow",
         offline=offline,
+        **PHONE_CONTEXT,
     )
     context.set_default_timeout(15_000)
     return context
@@ -387,10 +374,7 @@ def test_two_workers_edit_the_same_case_offline_and_both_see_the_conflict(
     context: BrowserContext, live_server: LiveServer, browser: Any
 ) -> None:
     case_id = in_db(live_server.settings, _second_worker_and_shared_case)
-    other = browser.new_context(
-        base_url=live_server.url, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
-        locale="zh-CN", service_workers="allow",
-    )
+    other = browser.new_context(base_url=live_server.url, **PHONE_CONTEXT)
     other.set_default_timeout(15_000)
     try:
         phones = {"grid": context.new_page(), "grid2": other.new_page()}

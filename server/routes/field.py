@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.models import Appeal, Role, SubmitterKind
 from server.models.appeals import AppealStatus, Evaluation, VisitMethod
 from server.models.field import Visit, VisitPurpose, VisitSubject
-from server.i18n import N_
 from server.security import CurrentUser, roles
 from server.services import appeal_ledger as ledger
 from server.services import places
@@ -32,6 +31,7 @@ from server.services.appeal_workflow import OPEN, STATUS_LABELS
 from server.services.appeals import utc_now
 from server.services.deadlines import TimeLimits
 from server.services.places import PLACE_KIND_LABELS
+from server.services.visits import VISIT_PURPOSE_LABELS, VISIT_SUBJECT_LABELS
 from server.settings import Settings
 from server.web import current_user, render
 
@@ -45,8 +45,6 @@ FIELD_PAGES = [
     "/field/appeals/edit",
     "/field/outbox",
 ]
-SUBJECT_LABELS: dict[VisitSubject, str] = {VisitSubject.ENTERPRISE: N_("Enterprise"), VisitSubject.HOUSEHOLD: N_("Household")}
-PURPOSE_LABELS: dict[VisitPurpose, str] = {VisitPurpose.FIRST: N_("First visit"), VisitPurpose.RETURN: N_("Return visit")}
 MAX_APPEAL_PHOTOS = 3
 
 
@@ -130,8 +128,8 @@ def _common(user: CurrentUser, grid: list[GridPlace], **extra: object) -> dict[s
         "categories": CATEGORIES,
         "audiences": list(SubmitterKind),
         "audience_labels": AUDIENCE_LABELS,
-        "subject_labels": SUBJECT_LABELS,
-        "purpose_labels": PURPOSE_LABELS,
+        "subject_labels": VISIT_SUBJECT_LABELS,
+        "purpose_labels": VISIT_PURPOSE_LABELS,
         "evaluation_labels": EVALUATION_LABELS,
         "method_labels": METHOD_LABELS,
         "status_labels": STATUS_LABELS,

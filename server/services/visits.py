@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -13,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import N_
-from server.models import Appeal, Place, Visit, VisitPurpose, VisitSubject
+from server.models import Place, Visit, VisitPurpose, VisitSubject
 from server.services import appeals
 from server.services.appeals import Actor, AppealInput, Clock, InvalidAppeal, utc_now
 from server.services.deadlines import TimeLimits
@@ -124,33 +123,3 @@ async def record_visit(
                 [ServiceError(p.message, field=f"appeals.{index}.{p.field}", **p.params) for p in error.problems]
             ) from error
     return visit
-
-
-async def visits_of(session: AsyncSession, worker_id: UUID, since: datetime) -> list[Visit]:
-    rows = await session.scalars(
-        select(Visit).where(Visit.worker_id == worker_id, Visit.visited_at >= since).order_by(Visit.visited_at.desc())
-    )
-    return list(rows)
-
-
-async def visits_today(session: AsyncSession, worker_id: UUID, tz: object, now: datetime) -> list[Visit]:
-    """The worker's visits since midnight in the subdistrict's time zone."""
-    local = now.astimezone(tz)  # type: ignore[arg-type]
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return await visits_of(session, worker_id, midnight)
-
-
-async def appeals_of_visit(session: AsyncSession, visit_id: UUID) -> list[Appeal]:
-    return list(await session.scalars(select(Appeal).where(Appeal.visit_id == visit_id).order_by(Appeal.reference)))
-
-
-async def subjects_in_grid(session: AsyncSession, worker_id: UUID, *, days: int = 365, now: datetime | None = None) -> list[tuple[str, str]]:
-    """(kind, name) of the enterprises and households the worker visited: their grid's list until a registry exists."""
-    since = (now or utc_now()) - timedelta(days=days)
-    rows = await session.execute(
-        select(Visit.subject_kind, Visit.subject_name)
-        .where(Visit.worker_id == worker_id, Visit.visited_at >= since)
-        .group_by(Visit.subject_kind, Visit.subject_name)
-        .order_by(Visit.subject_kind, Visit.subject_name)
-    )
-    return [(kind.value, name) for kind, name in rows]

@@ -26,9 +26,26 @@ from PIL import Image
 from playwright.sync_api import BrowserContext, Page, Playwright, Route, expect
 from sqlalchemy import func, select, update
 
-from server.models import Appeal, AppealPhoto, Place, Role, SyncConflict, SyncMutation, User, Visit
-from server.routes.field import FIELD_PAGES
+from server.models import (
+    Appeal,
+    AppealChannel,
+    AppealPhoto,
+    Place,
+    ReturnVisit,
+    Role,
+    SubmitterKind,
+    SyncConflict,
+    SyncMutation,
+    User,
+    Visit,
+    current_actor,
+)
+from server.routes.field import FIELD_HOME, FIELD_PAGES
 from server.services import accounts
+from server.services import appeals as appeal_service
+from server.services.appeal_workflow import Action
+from server.services.appeals import ActionInput, Actor, AppealInput
+from server.services.deadlines import TimeLimits
 from server.services.demo import DEMO_PASSWORD
 from server.settings import Settings
 from tests.browser.axe import assert_accessible
@@ -423,3 +440,89 @@ def test_two_workers_edit_the_same_case_offline_and_both_see_the_conflict(
     finally:
         other.close()
 
+
+
+# --- 5. the "+1": return visits made offline, one of them on a case staff reopened meanwhile --------------------
+
+
+async def _two_resolved_cases(session: Any, settings: Settings) -> tuple[str, str]:
+    """Two cases 王网格 collected on visits, resolved by staff: both wait for their return visit."""
+    grid = await session.scalar(select(User).where(User.username == "grid"))
+    staff = await session.scalar(select(User).where(User.username == "staff"))
+    shop = await session.scalar(select(Place).where(Place.name == "解放路沿街商铺"))
+    limits = TimeLimits.from_settings(settings)
+    references = []
+    for description in ("商铺门前的井盖松动了，夜里有人踩空", "沿街商铺的招牌歪了，担心掉下来"):
+        token = current_actor.set(grid.id)
+        try:
+            appeal = await appeal_service.submit(
+                session, AppealInput(channel=AppealChannel.VISIT, submitter_kind=SubmitterKind.ENTERPRISE, category="enterprise_other",
+                                     description=description, place_id=shop.id),
+                actor=Actor.for_user(grid), limits=limits, uploads_dir=settings.uploads_dir,
+            )
+        finally:
+            current_actor.reset(token)
+        for action, payload in ((Action.ACCEPT, None), (Action.RESOLVE, ActionInput(note="已修好"))):
+            await appeal_service.act(session, appeal, action, Actor.for_user(staff), payload, limits=limits)
+        references.append(str(appeal.id))
+    return references[0], references[1]
+
+
+async def _reopen(session: Any, appeal_id: str, settings: Settings) -> None:
+    staff = await session.scalar(select(User).where(User.username == "staff"))
+    appeal = await session.get(Appeal, UUID(appeal_id))
+    await appeal_service.act(session, appeal, Action.REOPEN, Actor.for_user(staff), ActionInput(note="商户说还没修好"),
+                             limits=TimeLimits.from_settings(settings))
+
+
+def test_return_visits_made_offline_apply_once_and_a_reopened_case_becomes_a_conflict_for_staff(
+    context: BrowserContext, page: Page, live_server: LiveServer
+) -> None:
+    kept, reopened = in_db(live_server.settings, lambda s: _two_resolved_cases(s, live_server.settings))
+    sign_in(page, "grid")
+    page.goto(FIELD_HOME)
+    field_ready(page)
+    wait_for_saved_pages(page)
+
+    context.set_offline(True)
+    for appeal_id, evaluation in ((kept, "satisfied"), (reopened, "basically_satisfied")):
+        page.goto("/field/return-visit")
+        field_ready(page)
+        page.locator("#appeal_id").select_option(appeal_id)
+        page.locator('input[name="method"][value="phone"]').check()
+        page.locator(f'input[name="evaluation"][value="{evaluation}"]').check()
+        page.locator("#note").fill("电话回访，商户确认")
+        page.locator("form[data-field-form] button[type=submit]").click()
+        expect(page.locator("[data-form-status].alert-success")).to_be_visible()
+    assert_accessible(page)
+    assert outbox_states(page) == ["pending", "pending"]
+
+    # While the phone is offline, staff reopen the second case.
+    in_db(live_server.settings, lambda s: _reopen(s, reopened, live_server.settings))
+    context.set_offline(False)
+    sync_now(page)
+    expect(page.locator('[data-outbox-list] > li[data-state-name="sent"]')).to_have_count(2, timeout=20_000)
+
+    async def check(session: Any) -> dict[str, Any]:
+        cases = {str(a.id): a for a in await session.scalars(select(Appeal).where(Appeal.id.in_([UUID(kept), UUID(reopened)])))}
+        visits = [str(v.appeal_id) for v in await session.scalars(select(ReturnVisit).where(ReturnVisit.appeal_id.in_([UUID(kept), UUID(reopened)])))]
+        conflicts = list(await session.scalars(select(SyncConflict)))
+        return {"cases": cases, "visits": visits, "conflicts": conflicts}
+
+    found = in_db(live_server.settings, check)
+    assert found["cases"][kept].status.value == "evaluated" and found["cases"][kept].evaluation.value == "satisfied"
+    assert found["visits"] == [kept]  # one return visit, on the case that was still resolved
+    assert found["cases"][reopened].status.value == "in_progress"
+    [conflict] = found["conflicts"]
+    assert str(conflict.entity_id) == reopened and conflict.kind.value == "transition"
+
+    # The worker sees it with the other conflicts; staff see it on the devices page, to re-apply or dismiss.
+    page.goto(FIELD_HOME)
+    field_ready(page)
+    expect(page.locator("main")).to_contain_text(found["cases"][reopened].reference)
+    page.goto("/grid")
+    page.locator(".logout-form button").click()
+    sign_in(page, "staff")
+    page.goto("/sync/devices")
+    expect(page.locator("main")).to_contain_text(found["cases"][reopened].reference)
+    assert_accessible(page)

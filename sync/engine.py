@@ -458,24 +458,6 @@ async def _return_visit(session: AsyncSession, m: p.Mutation, state: Batch, at: 
     return Outcome(m.mutation_id, p.APPLIED, version=appeal.version)
 
 
-def _check_plain(name: str, value: str | None) -> None:
-    text = (value or "").strip()
-    problem: ServiceError | None = None
-    if name == "description":
-        if len(text) < appeals.MIN_DESCRIPTION:
-            problem = ServiceError(N_("Please describe the problem in at least %(n)d characters."), field=name, n=appeals.MIN_DESCRIPTION)
-        elif len(text) > appeals.MAX_DESCRIPTION:
-            problem = ServiceError(N_("Please keep the description under %(n)d characters."), field=name, n=appeals.MAX_DESCRIPTION)
-    elif name == "submitter_phone" and text and not appeals.PHONE_RE.match(text):
-        problem = ServiceError(N_("Please enter a valid phone number, or leave it empty."), field=name)
-    elif name == "submitter_name" and len(text) > 64:
-        problem = ServiceError(N_("Please keep the name under 64 characters."), field=name)
-    elif name == "location_detail" and len(text) > 255:
-        problem = ServiceError(N_("Please keep the location under 255 characters."), field=name)
-    if problem is not None:
-        raise Rejected(p.INVALID, problem, [problem])
-
-
 def _may_edit(appeal: Appeal, state: Batch) -> bool:
     worker = state.ctx.worker.id
     return appeal.assignee_id == worker or appeal.created_by_id == worker or appeal.place_id in state.grid_places
@@ -493,7 +475,9 @@ async def _update_appeal(session: AsyncSession, m: p.Mutation, state: Batch, at:
         if value is not None and not isinstance(value, str):
             error = ServiceError(N_("This value is not valid."), field=name)
             raise Rejected(p.INVALID, error, [error])
-        _check_plain(name, value)
+    problems = appeals.validate_details(changes)
+    if problems:
+        raise Rejected(p.INVALID, problems[0], problems)
     if appeal.status not in OPEN:
         # The case moved on (resolved, closed...) while the phone was offline: keep the edit as a conflict.
         conflict = _conflict(

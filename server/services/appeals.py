@@ -98,22 +98,39 @@ def _clean(value: str | None, limit: int) -> str | None:
     return value[:limit] if value else None
 
 
+MAX_LOCATION = 255
+
+
+def validate_details(values: dict[str, str | None]) -> list[ServiceError]:
+    """The checks of a case's details (description, contact, exact location), for whichever of them
+    `values` holds: shared by intake, by edits made in the field, and by staff resolving a conflict."""
+    problems: list[ServiceError] = []
+    if "description" in values:
+        length = len((values["description"] or "").strip())
+        if length < MIN_DESCRIPTION:
+            problems.append(ServiceError(N_("Please describe the problem in at least %(n)d characters."), field="description", n=MIN_DESCRIPTION))
+        elif length > MAX_DESCRIPTION:
+            problems.append(ServiceError(N_("Please keep the description under %(n)d characters."), field="description", n=MAX_DESCRIPTION))
+    phone = (values.get("submitter_phone") or "").strip()
+    if phone and not PHONE_RE.match(phone):
+        problems.append(ServiceError(N_("Please enter a valid phone number, or leave it empty."), field="submitter_phone"))
+    if len((values.get("submitter_name") or "").strip()) > 64:
+        problems.append(ServiceError(N_("Please keep the name under 64 characters."), field="submitter_name"))
+    if len((values.get("location_detail") or "").strip()) > MAX_LOCATION:
+        problems.append(ServiceError(N_("Please keep the location under 255 characters."), field="location_detail"))
+    return problems
+
+
 def validate_input(data: AppealInput) -> list[ServiceError]:
     """Every problem with the input at once, so the form can show them all."""
     problems: list[ServiceError] = []
     category = BY_CODE.get(data.category)
     if category is None or category.audience is not data.submitter_kind:
         problems.append(ServiceError(N_("Please choose a category."), field="category"))
-    length = len((data.description or "").strip())
-    if length < MIN_DESCRIPTION:
-        problems.append(ServiceError(N_("Please describe the problem in at least %(n)d characters."), field="description", n=MIN_DESCRIPTION))
-    elif length > MAX_DESCRIPTION:
-        problems.append(ServiceError(N_("Please keep the description under %(n)d characters."), field="description", n=MAX_DESCRIPTION))
-    phone = (data.submitter_phone or "").strip()
-    if phone and not PHONE_RE.match(phone):
-        problems.append(ServiceError(N_("Please enter a valid phone number, or leave it empty."), field="submitter_phone"))
-    if len((data.submitter_name or "").strip()) > 64:
-        problems.append(ServiceError(N_("Please keep the name under 64 characters."), field="submitter_name"))
+    # The intake forms cut an over-long location to size (see submit), so it is not checked here.
+    problems += validate_details(
+        {"description": data.description, "submitter_phone": data.submitter_phone, "submitter_name": data.submitter_name}
+    )
     if len(data.photos) > MAX_PHOTOS:
         problems.append(ServiceError(N_("At most %(n)d photos."), field="photos", n=MAX_PHOTOS))
     return problems

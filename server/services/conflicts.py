@@ -268,17 +268,8 @@ async def _write_fields(
     sent = _sent_values(conflict)
     if not sent:
         raise ServiceError(N_("This conflict has no value to take."))
-    # The device's values pass the same checks as the forms' (a case as it would be with them).
-    candidate = appeals.AppealInput(
-        channel=appeal.channel, submitter_kind=appeal.submitter_kind, category=appeal.category,
-        description=appeal.description, submitter_name=appeal.submitter_name, submitter_phone=appeal.submitter_phone,
-        location_detail=appeal.location_detail,
-    )
-    for name, value in sent.items():
-        setattr(candidate, name, "" if value is None else str(value))
-    problems = [p for p in appeals.validate_input(candidate) if p.field in sent]
-    if len(str(sent.get("location_detail") or "").strip()) > 255:
-        problems.append(ServiceError(N_("Please keep the location under 255 characters."), field="location_detail"))
+    # The device's values pass the same checks as an edit made in the field.
+    problems = appeals.validate_details({name: None if value is None else str(value) for name, value in sent.items()})
     if problems:
         raise problems[0]
     changes: dict[str, Any] = {}

@@ -538,7 +538,9 @@ async def check_run(scenario: Scenario, settings: Settings, out: Delivery, t: Te
                 # All wrote from the same pulled version: when two workers wrote it, at least one stale
                 # edit is recorded (at most every write but the first); one worker alone never conflicts.
                 if len({o.user for o in wrote}) > 1:
-                    assert 1 <= field_conflicts[(a, name)] <= len(wrote) - 1
+                    recorded = field_conflicts[(a, name)]
+                    assert recorded >= 1, f"two workers wrote {name} from the same version and no conflict was recorded"
+                    assert recorded < len(wrote), f"{recorded} conflicts recorded for {len(wrote)} writes of {name}"
                 else:
                     assert field_conflicts[(a, name)] == 0
             assert set(field_conflicts) <= set(writes)

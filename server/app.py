@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from jinja2.bccache import Bucket, BytecodeCache
 from advanced_alchemy.extensions.litestar.store import SQLAlchemyStore
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
@@ -32,7 +33,7 @@ from server.routes import field as field_routes
 from server.routes import sync_admin
 from server.routes import sync as sync_routes
 from server.security import SESSION_COOKIE, CurrentUser, RequestContextMiddleware, SessionConfig, access_guard
-from server.services import notifications
+from server.services import accounts, notifications
 from server.settings import Settings, get_settings
 from server.worker import EmbeddedWorker
 
@@ -91,9 +92,29 @@ def make_stores(settings: Settings, alchemy: Any) -> StoreRegistry:
     return StoreRegistry(stores=stores)
 
 
+class _MemoryBytecodeCache(BytecodeCache):
+    """Compiled templates shared by every app in the process (keyed by name and source checksum), so a
+    second app (a restart in tests, a reload) does not compile the same templates again."""
+
+    def __init__(self) -> None:
+        self._store: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        data = self._store.get(bucket.key)
+        if data is not None:  # bucket checks the source checksum and ignores stale code
+            bucket.bytecode_from_string(data)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._store[bucket.key] = bucket.bytecode_to_string()
+
+
+_TEMPLATE_BYTECODE = _MemoryBytecodeCache()
+
+
 def make_template_config(assets: AssetManifest) -> TemplateConfig:
     def configure(engine: JinjaTemplateEngine) -> None:
         env = engine.engine
+        env.bytecode_cache = _TEMPLATE_BYTECODE
         env.add_extension("jinja2.ext.i18n")
         env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
         env.globals["static_url"] = assets.url
@@ -121,6 +142,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     alchemy = make_alchemy_config(settings)
     assets = AssetManifest(release=settings.release)
+    accounts.use_hashing(settings.password_hashing)
     if settings.notify_webhook_url:
         notifications.configure_channels(notifications.channels_for(settings.notify_webhook_url))
     session_config = SessionConfig(

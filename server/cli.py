@@ -21,7 +21,9 @@ from server.settings import Settings, get_settings
 
 
 def _settings() -> Settings:
-    return get_settings()
+    settings = get_settings()
+    accounts.use_hashing(settings.password_hashing)
+    return settings
 
 
 @click.group()

@@ -12,6 +12,9 @@ from zoneinfo import ZoneInfo
 from server import PROJECT_DIR
 
 SUPPORTED_LOCALES = ("zh_CN", "en")
+# Argon2 parameter sets for passwords (server/services/accounts.py): "strong" in production;
+# "cheapest" only where hashing cost is noise, i.e. test suites.
+PASSWORD_HASHING_PROFILES = ("strong", "cheapest")
 
 
 def _var_dir() -> Path:
@@ -28,6 +31,10 @@ def _load_or_create_secret(path: Path) -> str:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(key)
     return key
+
+
+def _password_hashing() -> str:
+    return os.environ.get("SHANZHI_PASSWORD_HASHING") or "strong"
 
 
 def _bool(value: str | None, default: bool) -> bool:
@@ -62,6 +69,8 @@ class Settings:
     embedded_worker: bool = False
     # Outbound notifications are logged; with a URL they are also POSTed there as JSON (SMS/WeChat gateway).
     notify_webhook_url: str | None = None
+    # Named argon2 parameters for new password hashes (PASSWORD_HASHING_PROFILES).
+    password_hashing: str = field(default_factory=_password_hashing)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -76,6 +85,10 @@ class Settings:
             raise ValueError(msg)
         timezone = env.get("SHANZHI_TIMEZONE") or "Asia/Shanghai"
         ZoneInfo(timezone)  # fail at start-up, not at the first deadline
+        password_hashing = env.get("SHANZHI_PASSWORD_HASHING") or "strong"
+        if password_hashing not in PASSWORD_HASHING_PROFILES:
+            msg = f"SHANZHI_PASSWORD_HASHING must be one of {', '.join(PASSWORD_HASHING_PROFILES)}, not {password_hashing!r}"
+            raise ValueError(msg)
         return cls(
             database_url=database_url,
             secret_key=secret_key,
@@ -94,6 +107,7 @@ class Settings:
             appeal_resolve_days=int(env.get("SHANZHI_APPEAL_RESOLVE_DAYS") or 7),
             appeal_complex_resolve_months=int(env.get("SHANZHI_APPEAL_COMPLEX_RESOLVE_MONTHS") or 1),
             appeal_due_soon_ratio=float(env.get("SHANZHI_APPEAL_DUE_SOON_RATIO") or 0.25),
+            password_hashing=password_hashing,
         )
 
     @property

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from datetime import UTC, datetime
+from functools import cache
 from uuid import UUID
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,9 +18,61 @@ from server.i18n import N_
 from server.models import Role, User
 from server.services.errors import ServiceError
 
-_hasher = PasswordHasher()
-# Verified against when the username is unknown, so both paths cost the same argon2 work.
-_DUMMY_HASH = _hasher.hash("shanzhi-timing-equaliser")
+# Named argon2 parameter sets (settings.password_hashing). "strong" is RFC 9106's low-memory profile
+# (argon2id, 3 passes, 64 MiB, 4 lanes), argon2-cffi's default; "cheapest" exists for test suites only.
+# A hash carries its own parameters, so either verifies under any profile; signing in with a hash
+# weaker than the configured profile re-hashes it.
+HASHING_PROFILES = {"strong": profiles.RFC_9106_LOW_MEMORY, "cheapest": profiles.CHEAPEST}
+DEFAULT_HASHING = "strong"
+# At most this many hashes at once (each "strong" one takes 64 MiB and a core for about 0.25 s).
+_HASH_SLOTS = threading.BoundedSemaphore(2)
+_profile = DEFAULT_HASHING
+
+
+def use_hashing(profile: str) -> None:
+    """Hash new passwords with this profile (from settings; create_app and the CLI call it)."""
+    global _profile
+    if profile not in HASHING_PROFILES:
+        msg = f"unknown password hashing profile {profile!r}; one of {', '.join(HASHING_PROFILES)}"
+        raise ValueError(msg)
+    _profile = profile
+
+
+@cache
+def hasher_for(profile: str) -> PasswordHasher:
+    return PasswordHasher.from_parameters(HASHING_PROFILES[profile])
+
+
+@cache
+def _dummy_hash(profile: str) -> str:
+    # Verified against when the username is unknown, so both paths cost the same argon2 work.
+    return hasher_for(profile).hash("shanzhi-timing-equaliser")
+
+
+def _hash_blocking(password: str) -> str:
+    with _HASH_SLOTS:
+        return hasher_for(_profile).hash(password)
+
+
+def _verify_blocking(password_hash: str | None, password: str) -> tuple[bool, bool]:
+    """(the password matches, the hash should be renewed); runs in a worker thread."""
+    hasher = hasher_for(_profile)
+    with _HASH_SLOTS:
+        try:
+            hasher.verify(password_hash or _dummy_hash(_profile), password)
+        except (VerificationError, InvalidHashError):
+            return False, False
+    return password_hash is not None, password_hash is not None and _weaker_than_configured(password_hash)
+
+
+def _weaker_than_configured(password_hash: str) -> bool:
+    """Renew a hash on sign-in only to make it stronger (a cheaper profile never downgrades a hash)."""
+    wanted = HASHING_PROFILES[_profile]
+    try:
+        has = extract_parameters(password_hash)
+    except InvalidHashError:
+        return True
+    return has.type != wanted.type or has.time_cost < wanted.time_cost or has.memory_cost < wanted.memory_cost
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 MIN_PASSWORD_LENGTH = 8
@@ -36,8 +91,9 @@ ROLE_LABELS: dict[Role, str] = {
 }
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+async def hash_password(password: str) -> str:
+    """An argon2 hash of the password, computed off the event loop (it is CPU work by design)."""
+    return await asyncio.to_thread(_hash_blocking, password)
 
 
 def normalise_username(username: str) -> str:
@@ -72,7 +128,7 @@ async def create_user(
     user = User(
         username=username,
         display_name=display_name.strip(),
-        password_hash=hash_password(password),
+        password_hash=await hash_password(password),
         role=role,
         place_id=place_id,
         department_id=department_id,
@@ -85,14 +141,11 @@ async def create_user(
 async def authenticate(session: AsyncSession, username: str, password: str) -> User | None:
     """The active user with this username and password, or None. Upgrades old hashes on the way."""
     user = await get_user_by_username(session, username)
-    try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
+    matches, renew = await asyncio.to_thread(_verify_blocking, user.password_hash if user else None, password)
+    if not matches or user is None or not user.is_active:
         return None
-    if user is None or not user.is_active:
-        return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if renew:
+        user.password_hash = await hash_password(password)
     user.last_login_at = datetime.now(UTC)
     await session.flush()
     return user

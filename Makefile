@@ -18,8 +18,11 @@ run: setup  ## Set up, migrate, load demo data into an empty database, serve on 
 	$(BIN)/shanzhi demo --if-empty
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/shanzhi serve
 
-test: test-setup  ## Set up with the test extra and run the whole suite
-	$(BIN)/pytest $(PYTEST_ARGS)
+# One pytest worker per core (pytest-xdist); PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= auto
+
+test: test-setup  ## Set up with the test extra and run the whole suite (prints the 15 slowest tests)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --durations=15 $(PYTEST_ARGS)
 
 setup: $(VENV)/.installed $(MO_FILES)
 

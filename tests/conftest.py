@@ -1,31 +1,32 @@
 """Shared fixtures: a real database per test (SQLite file, or PostgreSQL when SHANZHI_TEST_DATABASE_URL
-is set), the app and its HTTP client, named demo users, and a live server for the browser tests."""
+is set) started from a snapshot built once per session (tests/databases.py), the app and its HTTP
+client, named demo users, and a live server for the browser tests."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
 
 # The environment is set before anything from the app is imported.
 _VAR = Path(tempfile.mkdtemp(prefix="shanzhi-test-var-"))
 os.environ["SHANZHI_VAR_DIR"] = str(_VAR)
 os.environ.pop("SHANZHI_DATABASE_URL", None)
 os.environ.pop("SHANZHI_REDIS_URL", None)
+# Passwords are hashed with argon2's cheapest parameters in tests (and in the servers they start):
+# the strong production profile costs a quarter of a second per hash (tests/unit/test_passwords.py
+# checks that production keeps it).
+os.environ["SHANZHI_PASSWORD_HASHING"] = "cheapest"
 
 import pytest
-from advanced_alchemy.alembic.commands import AlembicCommands
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.app import create_app
 from server.db import make_alchemy_config, session_scope
@@ -33,97 +34,114 @@ from server.models import Role
 from server.services import accounts, demo
 from server.settings import Settings
 
+from tests.databases import SECRET, Databases, pg_admin, run_isolated
 from tests.helpers import Web
 
-T = TypeVar("T")
+accounts.use_hashing("cheapest")
 PG_URL = os.environ.get("SHANZHI_TEST_DATABASE_URL") or None
 TEST_PASSWORD = "test-password-1"
 
+__all__ = ["PG_URL", "TEST_PASSWORD", "run_isolated"]
+
+
+def _run_order(item: pytest.Item) -> int:
+    # The long property tests start first, so pytest-xdist can share the rest of the work around
+    # them; the browser tests come last (they keep an event loop on the main thread, see
+    # tests/browser/conftest.py).
+    if "tests/property/" in item.nodeid:
+        return 0
+    return 2 if "tests/browser/" in item.nodeid else 1
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser tests are marked, and run last: the fast tests give their answer first."""
+    """Browser tests are marked, and run last; the longest tests run first."""
     for item in items:
         if "tests/browser/" in item.nodeid:
             item.add_marker(pytest.mark.browser)
-    items.sort(key=lambda item: "tests/browser/" in item.nodeid)
+    items.sort(key=_run_order)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Everything imported so far lives for the whole run: keep it out of the per-test collections below."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_report_header() -> str:
     return f"shanzhi database: {'PostgreSQL ' + make_url(PG_URL).render_as_string(hide_password=True) if PG_URL else 'SQLite files'}"
 
 
-def run_isolated(function: Callable[..., T], *args: object) -> T:
-    """Run blocking setup that calls asyncio.run in its own thread: Playwright's sync API keeps an
-    event loop running on the main thread while the browser tests set up their database."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(function, *args).result()
-
-
-def migrate(url: str) -> None:
-    settings = Settings(database_url=url, secret_key="x", var_dir=_VAR)
-    AlembicCommands(sqlalchemy_config=make_alchemy_config(settings)).upgrade("head")
-
-
-async def _pg_reset_schema(url: str) -> None:
-    engine = create_async_engine(url)
+async def _create_people(settings: Settings) -> dict[Role, str]:
+    """One user per role (username = role value with dashes), password TEST_PASSWORD."""
+    config = make_alchemy_config(settings)
     try:
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-    finally:
-        await engine.dispose()
-
-
-async def _pg_truncate(url: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            tables = (
-                await conn.execute(
-                    text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+        async with session_scope(config) as session:
+            for role in Role:
+                await accounts.create_user(
+                    session, username=role.value.replace("_", "-"), password=TEST_PASSWORD, role=role,
+                    display_name=f"测试{role.value}",
                 )
-            ).scalars().all()
-            if tables:
-                quoted = ", ".join(f'"{table}"' for table in tables)
-                await conn.execute(text(f"TRUNCATE {quoted} CASCADE"))
     finally:
-        await engine.dispose()
+        await config.get_engine().dispose()
+    return {role: role.value.replace("_", "-") for role in Role}
+
+
+async def _load_demo(settings: Settings) -> demo.DemoReport:
+    config = make_alchemy_config(settings)
+    try:
+        async with session_scope(config) as session:
+            return await demo.load_demo(session, settings)
+    finally:
+        await config.get_engine().dispose()
+
+
+# The shared snapshots: name -> builder. An area adds its own here (docs/testing.md).
+SNAPSHOTS = {"people": _create_people, "demo": _load_demo}
 
 
 @pytest.fixture(scope="session")
-def migrated_template() -> Iterator[str]:
-    """Migrate once per run: a template SQLite file to copy, or the PostgreSQL test database itself."""
-    import asyncio
-
-    if PG_URL:
-        # An unreachable or wrong URL fails here, loudly: the PostgreSQL run never silently skips.
-        run_isolated(asyncio.run, _pg_reset_schema(PG_URL))
-        run_isolated(migrate, PG_URL)
-        yield PG_URL
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    """The session's snapshots. On PostgreSQL each pytest-xdist worker gets a database of its own."""
+    root = tmp_path_factory.mktemp("snapshots")
+    if not PG_URL:
+        yield Databases(root, builders=SNAPSHOTS)
         return
-    directory = Path(tempfile.mkdtemp(prefix="shanzhi-test-db-"))
-    path = directory / "template.db"
-    run_isolated(migrate, f"sqlite+aiosqlite:///{path}")
-    yield str(path)
-    shutil.rmtree(directory, ignore_errors=True)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        # An unreachable or wrong URL fails here, loudly: the PostgreSQL run never silently skips.
+        yield Databases(root, PG_URL, builders=SNAPSHOTS)
+        return
+    url = make_url(PG_URL)
+    name = f"{url.database}_{worker}"
+    run_isolated(asyncio.run, pg_admin(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run_isolated(asyncio.run, pg_admin(PG_URL, f'CREATE DATABASE "{name}"'))
+    try:
+        yield Databases(root, url.set(database=name).render_as_string(hide_password=False), builders=SNAPSHOTS)
+    finally:
+        run_isolated(asyncio.run, pg_admin(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def snapshot_for(request: pytest.FixtureRequest) -> str:
+    """The snapshot a test starts from, by the fixtures it uses (directly or through others)."""
+    names = set(request.fixturenames)
+    if names & {"demo_data", "live_server"}:
+        return "demo"
+    if "people" in names:
+        return "people"
+    return "schema"
 
 
 @pytest.fixture
-def database_url(migrated_template: str, tmp_path: Path) -> str:
-    """A migrated, empty database for this test alone."""
-    import asyncio
-
-    if PG_URL:
-        run_isolated(asyncio.run, _pg_truncate(PG_URL))
-        return PG_URL
-    path = tmp_path / "shanzhi.db"
-    shutil.copyfile(migrated_template, path)
-    return f"sqlite+aiosqlite:///{path}"
+def database_url(request: pytest.FixtureRequest, databases: Databases, tmp_path: Path) -> str:
+    """A database of this test alone: migrated, plus the named people or the demo data when it asks for them."""
+    return databases.fresh(snapshot_for(request), tmp_path)
 
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, secret_key="test-secret-key-" + "x" * 32, var_dir=tmp_path)
+    return Settings(database_url=database_url, secret_key=SECRET, var_dir=tmp_path)
 
 
 @pytest.fixture
@@ -155,29 +173,15 @@ def web(client: AsyncTestClient) -> Web:
 
 
 @pytest.fixture
-async def people(settings: Settings) -> dict[Role, str]:
-    """One user per role (username = role value), password TEST_PASSWORD, committed."""
-    config = make_alchemy_config(settings)
-    try:
-        async with session_scope(config) as session:
-            for role in Role:
-                await accounts.create_user(
-                    session, username=role.value.replace("_", "-"), password=TEST_PASSWORD, role=role,
-                    display_name=f"测试{role.value}",
-                )
-    finally:
-        await config.get_engine().dispose()
-    return {role: role.value.replace("_", "-") for role in Role}
+def people(databases: Databases, database_url: str) -> dict[Role, str]:
+    """One user per role (username = role value with dashes, password TEST_PASSWORD), already in the database."""
+    return databases.meta["people"]
 
 
 @pytest.fixture
-async def demo_data(settings: Settings) -> demo.DemoReport:
-    config = make_alchemy_config(settings)
-    try:
-        async with session_scope(config) as session:
-            return await demo.load_demo(session)
-    finally:
-        await config.get_engine().dispose()
+def demo_data(databases: Databases, database_url: str) -> demo.DemoReport:
+    """The Jiefanglu demo data (demo users, password demo.DEMO_PASSWORD), already in the database."""
+    return databases.meta["demo"]
 
 
 def settings_with(settings: Settings, **changes: object) -> Settings:
@@ -194,9 +198,12 @@ def forget_alchemy_configs() -> None:
 
 @pytest.fixture(autouse=True)
 def _collect_garbage() -> Iterator[None]:
-    """Collect after each test, so a leaked connection is reported by the test that leaked it."""
+    """Collect after each test, so a leaked connection is reported by the test that leaked it. What
+    is still alive afterwards belongs to the session (caches, registries): freeze it, so the next
+    collection looks only at what the next test made and the cost does not grow with the run."""
     yield
     import gc
 
     gc.collect()
+    gc.freeze()
     forget_alchemy_configs()

@@ -1,8 +1,10 @@
-"""Browser fixtures: the app served by a real uvicorn process with demo data, and the system Chromium."""
+"""Browser fixtures: the app served by a real uvicorn process with demo data, and the system Chromium.
+
+One Chromium per test session, one server per test module; each test gets a fresh browser context
+(cookies, caches, service workers of its own) and a database put back to the demo snapshot."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
@@ -18,10 +20,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from server.db import make_alchemy_config, session_scope
-from server.services import demo
 from server.settings import Settings
-from tests.conftest import run_isolated
+from tests.databases import Databases, settings_for
 
 PHONE = {"width": 390, "height": 844}
 # How every test browser profile looks: a phone, in Chinese, with service workers on.
@@ -51,26 +51,21 @@ def chromium_path() -> str:
     return path
 
 
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_ports = iter(range(21000 + 500 * _WORKER, 21500 + 500 * _WORKER))
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-async def _load_demo(settings: Settings) -> None:
-    config = make_alchemy_config(settings)
-    try:
-        async with session_scope(config) as session:
-            await demo.load_demo(session)
-    finally:
-        await config.get_engine().dispose()
-
-
-@pytest.fixture
-def demo_database(settings: Settings) -> Settings:
-    """The test database with the Jiefanglu demo data (demo users, password demo.DEMO_PASSWORD)."""
-    run_isolated(asyncio.run, _load_demo(settings))
-    return settings
+    """A free port from this pytest worker's own range: a server stopped by a test keeps its port
+    until it starts again, and no other worker's server can take it meanwhile."""
+    for port in _ports:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port left in this worker's range")
 
 
 @dataclass
@@ -126,9 +121,14 @@ class LiveServer:
         self.process = None
 
 
-@pytest.fixture
-def live_server(demo_database: Settings, tmp_path: Path) -> Iterator[LiveServer]:
-    server = LiveServer(settings=demo_database, log_path=tmp_path / "server.log")
+DEFAULT_RELEASE = "1"
+
+
+@pytest.fixture(scope="module")
+def module_server(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    directory = tmp_path_factory.mktemp("live")
+    settings = settings_for(databases.fresh("demo", directory), directory / "var")
+    server = LiveServer(settings=settings, log_path=directory / "server.log", release=DEFAULT_RELEASE)
     server.start()
     try:
         yield server
@@ -136,15 +136,26 @@ def live_server(demo_database: Settings, tmp_path: Path) -> Iterator[LiveServer]
         server.stop()
 
 
-# Module scope: Playwright's sync API keeps an event loop running on the main thread while it is
-# alive, which would stop any async test collected after the browser modules.
-@pytest.fixture(scope="module")
+@pytest.fixture
+def live_server(module_server: LiveServer, databases: Databases) -> Iterator[LiveServer]:
+    """The module's server on the demo data as loaded (what an earlier test wrote is gone), running."""
+    databases.reset_in_place(module_server.settings.database_url, "demo")
+    if module_server.process is None or module_server.release != DEFAULT_RELEASE:
+        module_server.stop()
+        module_server.release = DEFAULT_RELEASE
+        module_server.start()
+    yield module_server
+
+
+# One Playwright and one Chromium for the whole session: browser tests run last (see tests/conftest.py),
+# so the event loop Playwright's sync API keeps on the main thread stops no async test.
+@pytest.fixture(scope="session")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
     yield browser

@@ -6,8 +6,9 @@ duplicated, reordered, split into random batches, with batches cut off midway an
 - every conflict is recorded, nothing is silently lost: each mutation is applied, kept as a conflict,
   or (only the invalid ones made on purpose) rejected with a reason.
 
-Real database: each run gets its own SQLite file copied from a template holding the migrated schema,
-the small world of tests/integration/sync_world.py and the shared cases the phones pulled. `engine.push`
+Real database, SQLite or PostgreSQL: each run starts from a snapshot (tests/databases.py) holding the
+migrated schema, the small world of tests/integration/sync_world.py and the shared cases the phones
+pulled: a file copy on SQLite, a reset of the tables on PostgreSQL. `engine.push`
 is driven directly with a session per request: commit = acknowledged; rollback = the server died
 before committing; commit without reading the answers = the answer was lost on the way.
 """
@@ -56,12 +57,9 @@ from server.settings import Settings
 from sync import engine
 from sync import protocol as p
 from sync.hlc import Clock, wall_clock_ms
-from tests.conftest import PG_URL, forget_alchemy_configs, run_isolated
+from tests.conftest import forget_alchemy_configs
+from tests.databases import Databases, settings_for
 from tests.integration.sync_world import build_world
-
-pytestmark = pytest.mark.skipif(
-    PG_URL is not None, reason="a fresh database per example is made by copying a SQLite file (see docs/sync.md)"
-)
 
 EDITABLE = ("description", "location_detail", "submitter_name")
 N_OPEN = 3  # open cases both grid workers may edit (created by grid, in their grid)
@@ -75,7 +73,6 @@ SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scope
 
 @dataclass(frozen=True)
 class Template:
-    path: Path
     users: dict[str, UUID]
     places: dict[str, UUID]
     open_ids: list[UUID]
@@ -85,13 +82,13 @@ class Template:
     resolved_versions: dict[UUID, int]
 
 
-def _settings(path: Path, var: Path) -> Settings:
-    return Settings(database_url=f"sqlite+aiosqlite:///{path}", secret_key="test-secret-key-" + "x" * 32, var_dir=var)
+SNAPSHOT = "sync_props"
 
 
-async def _build_template(path: Path, var: Path) -> Template:
-    config = make_alchemy_config(_settings(path, var))
-    limits = TimeLimits.from_settings(_settings(path, var))
+async def _build_template(settings: Settings) -> Template:
+    config = make_alchemy_config(settings)
+    limits = TimeLimits.from_settings(settings)
+    var = settings.var_dir
     open_ids, resolved_ids = [], []
     try:
         async with session_scope(config) as session:
@@ -124,7 +121,7 @@ async def _build_template(path: Path, var: Path) -> Template:
         async with session_scope(config) as session:
             rows = {a.id: a for a in await session.scalars(select(Appeal))}
             return Template(
-                path=path, users=users, places=places, open_ids=open_ids,
+                users=users, places=places, open_ids=open_ids,
                 open_versions={i: rows[i].version for i in open_ids},
                 open_values={i: {f: getattr(rows[i], f) for f in EDITABLE} for i in open_ids},
                 resolved_ids=resolved_ids, resolved_versions={i: rows[i].version for i in resolved_ids},
@@ -134,11 +131,8 @@ async def _build_template(path: Path, var: Path) -> Template:
 
 
 @pytest.fixture(scope="module")
-def template(migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> Template:
-    directory = tmp_path_factory.mktemp("sync-props")
-    path = directory / "world.db"
-    shutil.copyfile(migrated_template, path)
-    return run_isolated(asyncio.run, _build_template(path, directory))
+def template(databases: Databases) -> Template:
+    return databases.snapshot(SNAPSHOT, _build_template)
 
 
 _runs = count()
@@ -299,12 +293,14 @@ async def _staff_reopen(settings: Settings, t: Template, reopened: set[UUID]) ->
         await config.get_engine().dispose()
 
 
-async def deliver(data: st.DataObject, scenario: Scenario, t: Template, directory: Path) -> tuple[Settings, Delivery]:
-    """Run one random delivery of the scenario on a fresh database; returns its settings and what happened."""
+def fresh_settings(databases: Databases, directory: Path) -> Settings:
+    """A database of its own for one run, in the snapshot's state."""
     run = next(_runs)
-    path = directory / f"run-{run}.db"
-    shutil.copyfile(t.path, path)
-    settings = _settings(path, directory / f"var-{run}")
+    return settings_for(databases.fresh(SNAPSHOT, directory), directory / f"var-{run}")
+
+
+async def deliver(data: st.DataObject, scenario: Scenario, t: Template, settings: Settings) -> tuple[Settings, Delivery]:
+    """Run one random delivery of the scenario on a fresh database; returns its settings and what happened."""
     await _staff_reopen(settings, t, scenario.reopened)
     config = make_alchemy_config(settings)
     clock = Clock("server")  # one server process; a crash does not matter to the clock's guarantees
@@ -598,13 +594,13 @@ async def check_run(scenario: Scenario, settings: Settings, out: Delivery, t: Te
 @settings(max_examples=150, **SETTINGS)
 @given(data=st.data())
 def test_every_mutation_takes_effect_once_and_every_conflict_is_recorded(
-    data: st.DataObject, template: Template, tmp_path_factory: pytest.TempPathFactory
+    data: st.DataObject, template: Template, databases: Databases, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     scenario = data.draw(scenarios(template), label="scenario")
     directory = tmp_path_factory.mktemp("run")
 
     async def run() -> None:
-        settings, out = await deliver(data, scenario, template, directory)
+        settings, out = await deliver(data, scenario, template, fresh_settings(databases, directory))
         await check_run(scenario, settings, out, template)
 
     asyncio.run(run())
@@ -615,14 +611,14 @@ def test_every_mutation_takes_effect_once_and_every_conflict_is_recorded(
 @settings(max_examples=80, **SETTINGS)
 @given(data=st.data())
 def test_the_end_state_is_the_same_whatever_the_delivery(
-    data: st.DataObject, template: Template, tmp_path_factory: pytest.TempPathFactory
+    data: st.DataObject, template: Template, databases: Databases, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     scenario = data.draw(scenarios(template), label="scenario")
     directory = tmp_path_factory.mktemp("run")
 
     async def run() -> None:
-        first = await check_run(scenario, *await deliver(data, scenario, template, directory), template)
-        second = await check_run(scenario, *await deliver(data, scenario, template, directory), template)
+        first = await check_run(scenario, *await deliver(data, scenario, template, fresh_settings(databases, directory)), template)
+        second = await check_run(scenario, *await deliver(data, scenario, template, fresh_settings(databases, directory)), template)
         assert first == second
 
     asyncio.run(run())
@@ -630,11 +626,9 @@ def test_the_end_state_is_the_same_whatever_the_delivery(
     forget_alchemy_configs()
 
 
-def test_a_push_that_is_rolled_back_leaves_nothing(template: Template, tmp_path: Path) -> None:
+def test_a_push_that_is_rolled_back_leaves_nothing(template: Template, databases: Databases, tmp_path: Path) -> None:
     """The server dies before committing a push: with the production database config, nothing of it stays."""
-    path = tmp_path / "rollback.db"
-    shutil.copyfile(template.path, path)
-    settings = _settings(path, tmp_path)
+    settings = fresh_settings(databases, tmp_path)
     phone = uuid.uuid4()
     clock = Clock(str(phone))
     body = {

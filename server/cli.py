@@ -6,24 +6,39 @@ import asyncio
 import contextlib
 import sqlite3
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from advanced_alchemy.alembic.commands import AlembicCommands
 from advanced_alchemy.cli import add_migration_commands
 from sqlalchemy.engine import make_url
 
-from server.db import make_alchemy_config, session_scope
+from server.db import make_alchemy_config, mark_writer, session_scope
 from server.models import Role
 from server.services import accounts, appeals, demo, places
 from server.services.errors import ServiceError
 from server.settings import Settings, get_settings
+
+T = TypeVar("T")
 
 
 def _settings() -> Settings:
     settings = get_settings()
     accounts.use_hashing(settings.password_hashing)
     return settings
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a command's work as a writer: on SQLite it takes its turn like any writer (server/db.py).
+    (Set inside the run, so a command invoked in-process leaves nothing behind.)"""
+
+    async def as_writer() -> T:
+        mark_writer()
+        return await coroutine
+
+    return asyncio.run(as_writer())
 
 
 @click.group()
@@ -72,7 +87,7 @@ def worker(interval: float) -> None:
 
     click.echo(f"Shanzhi worker: running the jobs every {interval:g} s (Ctrl-C stops).")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+        _run(run())
 
 
 @main.group(name="db")
@@ -105,7 +120,7 @@ def demo_command(if_empty: bool) -> None:
         finally:
             await config.get_engine().dispose()
 
-    report = asyncio.run(run())
+    report = _run(run())
     if report is None:
         click.echo("The database already holds data; demo data not loaded.")
         return
@@ -164,7 +179,7 @@ def user_create(
             await config.get_engine().dispose()
 
     try:
-        asyncio.run(run())
+        _run(run())
     except ServiceError as exc:
         raise click.ClickException(exc.message % exc.params if exc.params else exc.message) from exc
     click.echo(f"Created {username} ({role}).")
@@ -191,7 +206,7 @@ def open311_create_key(name: str) -> None:
             await config.get_engine().dispose()
 
     try:
-        plaintext = asyncio.run(run())
+        plaintext = _run(run())
     except ServiceError as exc:
         raise click.ClickException(exc.message % exc.params if exc.params else exc.message) from exc
     click.echo(f"Open311 API key for {name.strip()} (shown once; store it safely):")

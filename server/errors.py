@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from server.db import WriteQueueTimeout
 from server.i18n import N_, gettext as _
 from server.security import SESSION_EXPIRED_KEY
 from server.web import is_htmx, page_context, use_request_locale
@@ -93,6 +94,14 @@ def http_exception_handler(request: Request, exc: HTTPException) -> Response:
     return response
 
 
+def busy_handler(request: Request, exc: Exception) -> Response:
+    """Other writers held the database for too long: ask the client to come back, never a 500."""
+    logger.warning("write queue timeout on %s %s", request.method, request.url.path)
+    response = error_response(request, 503)
+    response.headers["retry-after"] = "5"
+    return response
+
+
 def internal_error_handler(request: Request, exc: Exception) -> Response:
     logger.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(request, HTTP_500_INTERNAL_SERVER_ERROR)
@@ -100,5 +109,6 @@ def internal_error_handler(request: Request, exc: Exception) -> Response:
 
 exception_handlers = {
     HTTPException: http_exception_handler,
+    WriteQueueTimeout: busy_handler,
     Exception: internal_error_handler,
 }

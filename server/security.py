@@ -13,6 +13,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
 from litestar.types import ASGIApp, Empty, Receive, Scope, Send
 
+from server.db import write_intent
 from server.i18n import LANG_COOKIE, current_locale, negotiate_locale
 from server.models import Role, current_actor
 
@@ -26,6 +27,7 @@ SESSION_EXPIRED_KEY = "shanzhi.session_expired"
 LOADED_SESSION_KEY = "shanzhi.loaded_session"
 
 STAFF_SIDE = (Role.ADMIN, Role.STAFF)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def public() -> dict[str, Any]:
@@ -127,6 +129,8 @@ class RequestContextMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         connection: ASGIConnection = ASGIConnection(scope)
         locale_token = current_locale.set(negotiate_locale(connection.cookies.get(LANG_COOKIE), self.default_locale))
+        # Loading the user only reads; the request itself writes when its method says so (server/db.py).
+        intent_token = write_intent.set(False)  # (the default; reset below)
         session = scope.get("session") or {}
         user: CurrentUser | None = None
         uid = session.get(SESSION_USER_KEY) if isinstance(session, dict) else None
@@ -138,8 +142,10 @@ class RequestContextMiddleware(ASGIMiddleware):
             scope[SESSION_EXPIRED_KEY] = True  # type: ignore[literal-required]
         scope["user"] = user
         actor_token = current_actor.set(user.id if user else None)
+        write_intent.set(scope.get("method", "GET") not in SAFE_METHODS)
         try:
             await next_app(scope, receive, send)
         finally:
             current_actor.reset(actor_token)
             current_locale.reset(locale_token)
+            write_intent.reset(intent_token)

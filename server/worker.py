@@ -14,7 +14,7 @@ from datetime import datetime
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 
-from server.db import session_scope
+from server.db import mark_writer, session_scope
 from server.services import appeals
 from server.services.appeals import Clock, utc_now
 from server.services.deadlines import TimeLimits
@@ -27,6 +27,7 @@ DEFAULT_INTERVAL = 60.0  # seconds between runs
 async def run_jobs_once(config: SQLAlchemyAsyncConfig, settings: Settings, clock: Clock = utc_now) -> int:
     """Run every job once in its own transaction; returns how many overdue limits were newly recorded."""
     now = clock()  # one moment for the whole run, so the jobs agree on what is late
+    mark_writer()
 
     def at_now() -> datetime:
         return now

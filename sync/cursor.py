@@ -1,8 +1,10 @@
 """Pull cursors: opaque to the client, signed by the server, bound to one user and their grid, and expiring.
 
-A cursor holds, per entity type, the (updated_at, id) of the last record delivered. Anything the
-client could forge or keep too long is refused as `CursorError`, which the route answers with
-410 "resync from scratch".
+A cursor holds the change number from which the next pull starts (`low`: every record written by a
+transaction numbered `low` or later is delivered again, see server/models/feed.py) and, while a pull
+is paged, the watermark it will move to and per entity type the (change_seq, id) of the last record
+delivered. Anything the client could forge or keep too long is refused as `CursorError`, which the
+route answers with 410 "resync from scratch".
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-VERSION = 1
+VERSION = 2  # 1: (updated_at, id) marks with a 5-second overlap, which missed slow transactions
 MAX_AGE = timedelta(days=7)
 
 
@@ -28,8 +30,10 @@ class Cursor:
     user_id: UUID
     grid_id: UUID | None
     issued_at: datetime
-    # entity -> (updated_at, id) of the last record delivered
-    marks: dict[str, tuple[datetime, UUID]] = field(default_factory=dict)
+    low: int = 0  # deliver records whose change_seq >= low
+    watermark: int | None = None  # while paging: where `low` moves once the last page is out
+    # entity -> (change_seq, id) of the last record delivered in this paged pull
+    marks: dict[str, tuple[int, UUID]] = field(default_factory=dict)
 
 
 def _b64(data: bytes) -> str:
@@ -50,7 +54,9 @@ def encode(cursor: Cursor, secret: str) -> str:
         "u": cursor.user_id.hex,
         "g": cursor.grid_id.hex if cursor.grid_id else "",
         "i": int(cursor.issued_at.timestamp()),
-        "m": {entity: [at.isoformat(), ident.hex] for entity, (at, ident) in sorted(cursor.marks.items())},
+        "l": cursor.low,
+        "w": cursor.watermark,
+        "m": {entity: [seq, ident.hex] for entity, (seq, ident) in sorted(cursor.marks.items())},
     }
     payload = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     return f"{_b64(payload)}.{_b64(_sign(secret, payload))}"
@@ -69,7 +75,9 @@ def decode(text: str, secret: str, *, user_id: UUID, grid_id: UUID | None, now: 
             user_id=UUID(body["u"]),
             grid_id=UUID(body["g"]) if body["g"] else None,
             issued_at=datetime.fromtimestamp(body["i"], UTC),
-            marks={entity: (datetime.fromisoformat(at), UUID(ident)) for entity, (at, ident) in body["m"].items()},
+            low=int(body["l"]),
+            watermark=None if body["w"] is None else int(body["w"]),
+            marks={entity: (int(seq), UUID(ident)) for entity, (seq, ident) in body["m"].items()},
         )
     except CursorError:
         raise

@@ -126,8 +126,9 @@ class Batch:
 
 
 async def bind_device(session: AsyncSession, device_id: UUID, ctx: Context) -> SyncDevice:
-    """The device row, created and bound to this user on first contact; another user's device is refused."""
-    device = await session.get(SyncDevice, device_id)
+    """The device row (locked: its counters are updated), created and bound to this user on first
+    contact; another user's device is refused."""
+    device = await session.get(SyncDevice, device_id, with_for_update=True)
     if device is None:
         device = SyncDevice(user_id=ctx.worker.id, user_agent=(ctx.user_agent or "")[:255] or None, first_seen_at=ctx.now())
         device.id = device_id
@@ -137,7 +138,7 @@ async def bind_device(session: AsyncSession, device_id: UUID, ctx: Context) -> S
                 await session.flush()
         except IntegrityError:
             # Two first requests raced: the other one bound it.
-            device = await session.get(SyncDevice, device_id, populate_existing=True)
+            device = await session.get(SyncDevice, device_id, populate_existing=True, with_for_update=True)
             if device is None:
                 raise
     if device.user_id != ctx.worker.id:
@@ -154,7 +155,9 @@ async def _load(session: AsyncSession, batch: p.PushRequest, ctx: Context, devic
     ids = [m.mutation_id for m in mutations]
     receipts = dict((await session.execute(select(SyncMutation.id, SyncMutation.outcome).where(SyncMutation.id.in_(ids)))).all()) if ids else {}
     targets = {m.entity_id for m in mutations if m.entity == "appeal" and m.op != "create"}
-    loaded = list(await session.scalars(select(Appeal).where(Appeal.id.in_(targets)).execution_options(populate_existing=True))) if targets else []
+    # Locked (in id order) before their field stamps are read: a concurrent push or staff action on
+    # the same cases waits for this one to commit, so last-writer-wins sees every earlier write.
+    loaded = await appeals.lock(session, list(targets)) if targets else []
     stamp_rows = (
         await session.scalars(
             select(SyncFieldStamp).where(SyncFieldStamp.entity == "appeal", SyncFieldStamp.entity_id.in_(targets)).execution_options(populate_existing=True)

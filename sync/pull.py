@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import gettext
 from server.models import Appeal, Place, SyncConflict, Visit
+from server.models.feed import low_watermark
 from server.services import visits
 from server.services.appeal_catalog import BY_CODE
 from server.services.appeal_workflow import ACTIVE, STATUS_LABELS
@@ -21,9 +22,6 @@ from sync.engine import Worker
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 500
 RECENT = timedelta(days=30)
-# A final cursor never points later than this before now, so a transaction that committed a little late is not missed.
-OVERLAP = timedelta(seconds=5)
-NIL = UUID(int=0)
 ENTITIES = ("place", "appeal", "visit", "conflict")
 
 
@@ -105,11 +103,11 @@ def _conflict(conflict: SyncConflict, worker_id: UUID, references: dict[UUID, st
     }
 
 
-def _after(model: Any, mark: tuple[datetime, UUID] | None) -> Any:
+def _after(model: Any, low: int, mark: tuple[int, UUID] | None) -> Any:
     if mark is None:
-        return True
-    at, ident = mark
-    return or_(model.updated_at > at, and_(model.updated_at == at, model.id > ident))
+        return model.change_seq >= low
+    seq, ident = mark
+    return or_(model.change_seq > seq, and_(model.change_seq == seq, model.id > ident))
 
 
 async def pull(
@@ -121,6 +119,11 @@ async def pull(
         state = cursors.decode(cursor, secret, user_id=worker.id, grid_id=worker.grid_id, now=now)
     else:
         state = cursors.Cursor(user_id=worker.id, grid_id=worker.grid_id, issued_at=now)
+    # Read before the records: every transaction below it has ended, so its writes are in what we
+    # read next (or were delivered before); anything at or above it is delivered (again) next time.
+    watermark = state.watermark
+    if watermark is None:
+        watermark = await session.run_sync(lambda sync_session: low_watermark(sync_session.connection()))
     grid = await visits.grid_place_ids(session, worker.grid_id)
     recent = now - RECENT
     scopes: dict[str, tuple[Any, Any]] = {
@@ -148,14 +151,14 @@ async def pull(
         model, where = scopes[entity]
         rows = list(
             await session.scalars(
-                select(model).where(where, _after(model, marks.get(entity))).order_by(model.updated_at, model.id).limit(limit + 1)
+                select(model).where(where, _after(model, state.low, marks.get(entity))).order_by(model.change_seq, model.id).limit(limit + 1)
             )
         )
         if len(rows) > limit:
             more = True
             rows = rows[:limit]
         if rows:
-            marks[entity] = (rows[-1].updated_at, rows[-1].id)
+            marks[entity] = (rows[-1].change_seq, rows[-1].id)
         references: dict[UUID, str] = {}
         if entity == "conflict" and rows:
             ids = {r.entity_id for r in rows}
@@ -165,9 +168,10 @@ async def pull(
                 "place": _place, "appeal": _appeal, "visit": _visit,
             }[entity](row) if entity != "conflict" else _conflict(row, worker.id, references)
             records.append({"entity": entity, "id": str(row.id), "version": getattr(row, "version", 1), "deleted": False, "data": data, "updated_at": _iso(row.updated_at)})
-    if not more:
-        # Rows changed in the last few seconds may have company still committing: deliver them again.
-        settled = now - OVERLAP
-        marks = {entity: (at, ident) if at <= settled else (settled, NIL) for entity, (at, ident) in marks.items()}
-    next_cursor = cursors.Cursor(user_id=worker.id, grid_id=worker.grid_id, issued_at=state.issued_at if more else now, marks=marks)
+    if more:
+        next_cursor = cursors.Cursor(
+            user_id=worker.id, grid_id=worker.grid_id, issued_at=state.issued_at, low=state.low, watermark=watermark, marks=marks
+        )
+    else:
+        next_cursor = cursors.Cursor(user_id=worker.id, grid_id=worker.grid_id, issued_at=now, low=watermark)
     return Page(reset=cursor is None, records=records, cursor=cursors.encode(next_cursor, secret), more=more)

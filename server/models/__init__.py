@@ -17,6 +17,7 @@ from server.models.appeals import (
     VisitMethod,
 )
 from server.models.base import AuditedBase, current_actor
+from server.models.feed import ChangeCounter, ChangeFeed
 from server.models.field import (
     ConflictKind,
     ConflictResolution,
@@ -41,6 +42,8 @@ __all__ = [
     "AppealPhoto",
     "AppealStatus",
     "AuditedBase",
+    "ChangeCounter",
+    "ChangeFeed",
     "ConflictKind",
     "ConflictResolution",
     "Department",

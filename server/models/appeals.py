@@ -12,6 +12,7 @@ from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import AuditedBase
+from server.models.feed import ChangeFeed
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:
@@ -63,7 +64,7 @@ class Department(AuditedBase):
     name: Mapped[str] = mapped_column(String(64), unique=True)
 
 
-class Appeal(AuditedBase):
+class Appeal(ChangeFeed, AuditedBase):
     __tablename__ = "appeal"
 
     # Human reference for phone calls and paper ledgers, e.g. 2026-00042.

@@ -13,6 +13,7 @@ from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.models.base import AuditedBase
+from server.models.feed import ChangeFeed
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:
@@ -29,7 +30,7 @@ class VisitPurpose(enum.StrEnum):
     RETURN = "return"  # 回访
 
 
-class Visit(AuditedBase):
+class Visit(ChangeFeed, AuditedBase):
     """One door knocked (走访): the "1" of 1+N+1. Its N appeals point back here (Appeal.visit_id)."""
 
     __tablename__ = "visit"
@@ -105,7 +106,7 @@ class ConflictResolution(enum.StrEnum):
     DISMISSED = "dismissed"
 
 
-class SyncConflict(AuditedBase):
+class SyncConflict(ChangeFeed, AuditedBase):
     """A write that could not be applied as sent: kept, shown to both workers and to staff, resolvable."""
 
     __tablename__ = "sync_conflict"

@@ -9,6 +9,7 @@ from sqlalchemy import Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import AuditedBase
+from server.models.feed import ChangeFeed
 
 
 class PlaceKind(enum.StrEnum):
@@ -39,7 +40,7 @@ PARENT_KIND: dict[PlaceKind, PlaceKind | None] = {
 }
 
 
-class Place(AuditedBase):
+class Place(ChangeFeed, AuditedBase):
     __tablename__ = "place"
 
     kind: Mapped[PlaceKind] = mapped_column(

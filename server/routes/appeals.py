@@ -358,6 +358,14 @@ async def _payload(action: Action, form: Any, limits: TimeLimits) -> appeals.Act
     return payload
 
 
+def _seen_version(value: Any) -> int | None:
+    """The case version the submitted page showed (absent from forms older than the field)."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
 def _refusal_status(error: ServiceError) -> int:
     if isinstance(error, appeals.ScopeError):
         return 403
@@ -375,7 +383,7 @@ async def case_action(
         raise NotFoundException
     appeal = await _visible_case(db_session, reference, _viewer(request))
     form = await request.form()
-    values = {key: form.get(key) for key in form if key not in {"_csrf_token", "photos"}}
+    values = {key: form.get(key) for key in form if key not in {"_csrf_token", "photos", "version"}}
     values["department_ids"] = form.getall("department_ids", [])
     actor = appeals.Actor.for_user(current_user(request))
     limits = TimeLimits.from_settings(settings)
@@ -383,7 +391,10 @@ async def case_action(
         if actor.principal not in transition_for(chosen).principals:
             raise appeals.ScopeError(N_("Your role cannot take this action."))
         payload = await _payload(chosen, form, limits)
-        await appeals.act(db_session, appeal, chosen, actor, payload, limits=limits, uploads_dir=settings.uploads_dir)
+        await appeals.act(
+            db_session, appeal, chosen, actor, payload, limits=limits, uploads_dir=settings.uploads_dir,
+            seen_version=_seen_version(form.get("version")),
+        )
     except ServiceError as error:
         # Nothing of a refused action is kept, not even what the service changed before it refused.
         await db_session.rollback()

@@ -14,7 +14,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db import begin_write
+from server.db import mark_writer
 from server.i18n import gettext as _
 from server.models import Role
 from server.security import roles
@@ -103,7 +103,6 @@ async def push(request: Request, db_session: NamedDependency[AsyncSession], sett
         return _error(400, error.code, _("The batch could not be read: %(detail)s") % {"detail": error.detail})
     if batch.device_id != device_id:
         return _error(400, p.MALFORMED, _("The batch could not be read: %(detail)s") % {"detail": "device_id"})
-    await begin_write(db_session)  # one pushing phone at a time on SQLite; the batch is one transaction
     try:
         outcomes = await engine.push(db_session, batch, _context(request, settings))
     except engine.DeviceBoundError:
@@ -121,6 +120,7 @@ async def pull(
     device_id = _device_id(request)
     if device_id is None:
         return _error(400, p.MALFORMED, _("Send JSON with the X-Shanzhi-Device header."))
+    mark_writer()  # a pull records the device (first contact, last pull time)
     ctx = _context(request, settings)
     try:
         device = await engine.bind_device(db_session, device_id, ctx)

@@ -338,6 +338,45 @@ async def _check_scope(session: AsyncSession, appeal: Appeal, action: Action, ac
         raise ScopeError(refusal)
 
 
+class StaleCase(WorkflowError):
+    """The case changed after the user's page showed it: they act on what they can see, not on a guess."""
+
+
+LOCKED_KEY = "shanzhi.locked_appeals"
+
+
+async def lock(session: AsyncSession, appeals: Sequence[Appeal] | Sequence[UUID]) -> list[Appeal]:
+    """Lock cases for the rest of the transaction and read them again as last committed.
+
+    PostgreSQL: SELECT ... FOR UPDATE, in id order so two transactions locking overlapping sets
+    never deadlock; a second writer waits here for the first to commit. SQLite has one writer at a
+    time (the write queue of server/db.py), so there the read alone is enough. Cases already locked
+    by this transaction are not read again."""
+    ids = sorted({a.id if isinstance(a, Appeal) else a for a in appeals})
+    held: set[UUID] = session.sync_session.info.setdefault(LOCKED_KEY, set())
+    wanted = [i for i in ids if i not in held]
+    if wanted:
+        await session.execute(
+            select(Appeal).where(Appeal.id.in_(wanted)).order_by(Appeal.id).with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        held.update(wanted)
+    found = [await session.get(Appeal, i) for i in ids]
+    return [a for a in found if a is not None]
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_locks_on_commit(session: Session) -> None:
+    if not session.in_nested_transaction():
+        session.info.pop(LOCKED_KEY, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_locks_on_rollback(session: Session, _previous: Any) -> None:
+    # Any rollback, a savepoint's included: a lock taken inside a rolled-back savepoint is gone.
+    session.info.pop(LOCKED_KEY, None)
+
+
 async def act(
     session: AsyncSession,
     appeal: Appeal,
@@ -348,9 +387,16 @@ async def act(
     limits: TimeLimits,
     uploads_dir: Path | None = None,
     clock: Clock = utc_now,
+    seen_version: int | None = None,
 ) -> AppealEvent:
-    """Apply one workflow action to a case, or refuse it with a clear reason and change nothing."""
+    """Apply one workflow action to a case, or refuse it with a clear reason and change nothing.
+
+    The case is locked first (see `lock`), so two people acting at once take turns. `seen_version`:
+    the version the user's page showed; when someone changed the case since, StaleCase."""
     payload = payload or ActionInput()
+    await lock(session, [appeal])
+    if seen_version is not None and seen_version != appeal.version:
+        raise StaleCase(N_("Someone else updated this case a moment ago. Please look at its current state and try again."))
     if not is_allowed(appeal.status, action, actor.principal):
         if action in {Action.EVALUATE} and appeal.evaluation is not None:
             raise WorkflowError(N_("This case has already been evaluated."))

@@ -223,13 +223,6 @@ async def test_two_workers_editing_the_same_field_offline_conflict_and_the_later
 async def test_pull_gives_the_grid_then_only_changes_and_refuses_a_forged_cursor(
     client: AsyncTestClient, web: Web, world: World, db: AsyncSession
 ) -> None:
-    # The places were set up long ago (a pull re-sends the last few seconds, see OVERLAP in sync/pull.py).
-    from sqlalchemy import update
-
-    from server.models import Place
-
-    await db.execute(update(Place).values(updated_at=datetime.now(UTC) - timedelta(days=1)))
-    await db.commit()
     await web.login("grid", PASSWORD)
     phone = Device()
     first = (await client.get("/sync/pull", headers=phone.headers)).json()

@@ -1,0 +1,235 @@
+"""What two people (or phones) do at once, on real concurrent connections, on SQLite and PostgreSQL
+(issue 9): edits of one field from one base, two staff actions on one case, and a pull that runs
+while a slow transaction is still open.
+
+SQLite takes one writer at a time (server/db.py, the write queue); PostgreSQL locks the case rows
+(SELECT ... FOR UPDATE). Either way the outcome below must hold."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import msgspec
+import pytest
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+from sqlalchemy import func, select
+
+from server.db import make_alchemy_config, mark_writer, session_scope
+from server.models import Appeal, AppealChannel, AppealEvent, Role, SubmitterKind, SyncConflict, User
+from server.services import accounts, appeals
+from server.services.appeal_workflow import Action
+from server.services.appeals import ActionInput, Actor, AppealInput, StaleCase
+from server.services.deadlines import TimeLimits
+from server.settings import Settings
+from sync import engine
+from sync import protocol as p
+from sync import pull as pulling
+from sync.hlc import Clock
+from tests.integration.sync_world import PASSWORD, Device, World, appeal_fields, build_world
+
+WORKERS = 4
+
+
+@pytest.fixture
+async def config(settings: Settings) -> AsyncIterator[SQLAlchemyAsyncConfig]:
+    """One engine, as one server process has: each session below takes its own connection from it."""
+    config = make_alchemy_config(settings)
+    try:
+        yield config
+    finally:
+        await config.get_engine().dispose()
+
+
+async def _world(config: SQLAlchemyAsyncConfig, extra_workers: int = 0) -> tuple[World, list[engine.Worker]]:
+    async with session_scope(config) as session:
+        world = await build_world(session)
+        for n in range(extra_workers):
+            user = await accounts.create_user(
+                session, username=f"grid{n + 3}", password=PASSWORD, role=Role.GRID_WORKER, display_name=f"网格员{n + 3}",
+                place_id=world.grid.id,
+            )
+            world.users[f"grid{n + 3}"] = user.id
+        rows = list(await session.scalars(select(User).where(User.role == Role.GRID_WORKER, User.place_id == world.grid.id)))
+        workers = [engine.Worker(id=u.id, display_name=u.display_name, role=u.role, grid_id=u.place_id) for u in rows]
+    return world, workers
+
+
+async def _case(config: SQLAlchemyAsyncConfig, settings: Settings, world: World, worker: engine.Worker) -> Appeal:
+    async with session_scope(config) as session:
+        return await appeals.submit(
+            session,
+            AppealInput(
+                channel=AppealChannel.VISIT, submitter_kind=SubmitterKind.RESIDENT, category="facilities",
+                description="楼道灯坏了三天，晚上很黑", place_id=world.compound.id,
+            ),
+            actor=worker.actor(), limits=TimeLimits.from_settings(settings), uploads_dir=settings.uploads_dir,
+        )
+
+
+async def test_concurrent_edits_of_one_field_keep_the_latest_and_record_every_stale_one(
+    config: SQLAlchemyAsyncConfig, settings: Settings
+) -> None:
+    """Four workers edit the same description from the same pulled version and push at the same moment:
+    the value with the highest clock stays, every stale edit is a recorded conflict, and the version
+    counts every write that was applied."""
+    world, workers = await _world(config, extra_workers=WORKERS - 2)
+    assert len(workers) == WORKERS
+    case = await _case(config, settings, world, workers[0])
+    assert case.version == 1
+    devices = [Device() for _ in workers]
+    edits = [
+        device.mutation("appeal", "update", {"description": f"{w.display_name}：灯已坏五天，楼梯间全黑"}, entity_id=case.id, base_version=1)
+        for device, w in zip(devices, workers, strict=True)
+    ]
+    server_clock = Clock("server")
+    ready = asyncio.Barrier(WORKERS)
+
+    async def push(worker: engine.Worker, device: Device, edit: dict) -> engine.Outcome:
+        mark_writer()  # as the POST /sync/push request does
+        batch = p.decode_push(msgspec.json.encode(device.batch(edit)))
+        ctx = engine.Context(worker=worker, limits=TimeLimits.from_settings(settings), uploads_dir=settings.uploads_dir, server_clock=server_clock)
+        async with config.get_session() as session:
+            await ready.wait()  # all four start together
+            [outcome] = await engine.push(session, batch, ctx)
+            await session.commit()
+        return outcome
+
+    outcomes = await asyncio.gather(*(push(w, d, e) for w, d, e in zip(workers, devices, edits, strict=True)))
+
+    async with config.get_session() as session:
+        stored = await session.get(Appeal, case.id)
+        conflicts = list(await session.scalars(select(SyncConflict).where(SyncConflict.entity_id == case.id)))
+        edit_events = await session.scalar(
+            select(func.count()).select_from(AppealEvent).where(AppealEvent.appeal_id == case.id, AppealEvent.action == "edit")
+        )
+    assert stored is not None
+    latest = max(edits, key=lambda e: e["hlc"])
+    assert stored.description == latest["fields"]["description"]
+    # The first to commit applied cleanly; each of the others wrote from a version someone else had
+    # already changed: a conflict each, applied or not by clock.
+    assert sorted(o.status for o in outcomes) == [p.APPLIED] + [p.CONFLICT] * (WORKERS - 1)
+    assert len(conflicts) == WORKERS - 1
+    assert {c.mutation_id for c in conflicts} == {o.mutation_id for o in outcomes if o.status == p.CONFLICT}
+    applied = sum(1 for o in outcomes if o.status == p.APPLIED or (o.conflict is not None and o.conflict.applied))
+    assert stored.version == 1 + applied
+    assert edit_events == applied
+
+
+async def test_two_staff_acting_at_once_one_wins_the_other_is_told_to_reload(
+    config: SQLAlchemyAsyncConfig, settings: Settings
+) -> None:
+    """Both resolve the case their page showed at version v: the first writes, the second (which waited
+    for it) is refused with "someone else updated this case" and writes nothing."""
+    world, workers = await _world(config)
+    limits = TimeLimits.from_settings(settings)
+    case = await _case(config, settings, world, workers[0])
+    async with session_scope(config) as session:
+        staff = await session.get(User, world.users["staff"])
+        assert staff is not None
+        actor = Actor.for_user(staff)
+        appeal = await session.get(Appeal, case.id)
+        assert appeal is not None
+        await appeals.act(session, appeal, Action.ACCEPT, actor, limits=limits)
+        seen = appeal.version
+    first_has_lock = asyncio.Event()
+    let_first_commit = asyncio.Event()
+
+    async def resolve(note: str, *, hold: bool) -> str:
+        mark_writer()  # a POST
+        async with config.get_session() as session:
+            appeal = await session.get(Appeal, case.id)
+            assert appeal is not None
+            try:
+                await appeals.act(session, appeal, Action.RESOLVE, actor, ActionInput(note=note), limits=limits, seen_version=seen)
+            except StaleCase as error:
+                await session.rollback()
+                return error.translated()
+            if hold:
+                first_has_lock.set()
+                await let_first_commit.wait()
+            await session.commit()
+            return "resolved"
+
+    first = asyncio.create_task(resolve("已更换灯泡", hold=True))
+    await first_has_lock.wait()
+    second = asyncio.create_task(resolve("已联系物业维修", hold=False))
+    await asyncio.sleep(0.3)
+    assert not second.done(), "the second action must wait for the first, not act on what it read"
+    let_first_commit.set()
+    assert await first == "resolved"
+    refusal = await second
+    assert "刚刚更新" in refusal or "updated this case" in refusal
+
+    async with config.get_session() as session:
+        stored = await session.get(Appeal, case.id)
+        resolves = list(await session.scalars(select(AppealEvent).where(AppealEvent.appeal_id == case.id, AppealEvent.action == "resolve")))
+    assert stored is not None and stored.version == seen + 1
+    assert stored.resolution_note == "已更换灯泡"
+    assert [e.note for e in resolves] == ["已更换灯泡"]
+
+
+async def test_a_pull_during_a_slow_transaction_misses_nothing(config: SQLAlchemyAsyncConfig, settings: Settings) -> None:
+    """A visit's transaction stays open (photos, a slow disk) while a pull runs and other work commits;
+    the next incremental pull delivers its rows, whatever their timestamps say."""
+    world, workers = await _world(config)
+    worker = workers[0]
+    limits = TimeLimits.from_settings(settings)
+    secret = settings.secret_key
+    async with config.get_session() as session:
+        baseline = await pulling.pull(session, worker, cursor=None, secret=secret, now=datetime.now(UTC))
+        await session.commit()
+
+    slow_wrote = asyncio.Event()
+    finish_slow = asyncio.Event()
+    slow_id = uuid.uuid4()
+
+    async def slow_transaction() -> None:
+        mark_writer()
+        async with config.get_session() as session:
+            await appeals.submit(
+                session,
+                AppealInput(channel=AppealChannel.VISIT, submitter_kind=SubmitterKind.RESIDENT, category="facilities",
+                            description="慢事务里登记的诉求：楼顶漏水", place_id=world.compound.id),
+                actor=worker.actor(), limits=limits, uploads_dir=settings.uploads_dir, appeal_id=slow_id,
+            )
+            await session.flush()
+            slow_wrote.set()
+            await finish_slow.wait()
+            await session.commit()
+
+    other = await _case(config, settings, world, worker)
+
+    async def comment_on_other() -> None:
+        """Other work that commits meanwhile (a note on another case changes that case's row)."""
+        mark_writer()
+        async with session_scope(config) as session:
+            appeal = await session.get(Appeal, other.id)
+            assert appeal is not None
+            await appeals.act(session, appeal, Action.COMMENT, worker.actor(), ActionInput(note="已电话联系居民"), limits=limits)
+
+    slow = asyncio.create_task(slow_transaction())
+    await slow_wrote.wait()
+    # PostgreSQL lets the other writer commit while the slow one is open; SQLite makes it wait its turn.
+    concurrent = config.get_engine().dialect.name == "postgresql"
+    if concurrent:
+        await comment_on_other()
+    async with config.get_session() as session:
+        # As if the slow transaction had been open longer than the 5-second overlap the old, time-based
+        # cursor allowed: time alone must not decide what is delivered.
+        middle = await pulling.pull(session, worker, cursor=baseline.cursor, secret=secret, now=datetime.now(UTC) + timedelta(seconds=10))
+        await session.commit()
+    assert slow_id not in {UUID(r["id"]) for r in middle.records}
+    finish_slow.set()
+    await slow
+    if not concurrent:
+        await comment_on_other()
+    async with config.get_session() as session:
+        last = await pulling.pull(session, worker, cursor=middle.cursor, secret=secret, now=datetime.now(UTC))
+    delivered_later = {UUID(r["id"]) for r in last.records if r["entity"] == "appeal"}
+    assert slow_id in delivered_later, "a row committed after a pull by a transaction that began before it was skipped"
+    delivered = {UUID(r["id"]) for r in middle.records + last.records if r["entity"] == "appeal"}
+    assert {slow_id, other.id} <= delivered

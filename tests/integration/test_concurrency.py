@@ -13,6 +13,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from pathlib import Path
+
+import httpx
 import msgspec
 import pytest
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
@@ -29,7 +32,10 @@ from sync import engine
 from sync import protocol as p
 from sync import pull as pulling
 from sync.hlc import Clock
+from tests.databases import Databases, run_isolated, settings_for
+from tests.helpers import CSRF_RE
 from tests.integration.sync_world import PASSWORD, Device, World, appeal_fields, build_world
+from tests.servers import LiveServer
 
 WORKERS = 4
 
@@ -233,3 +239,76 @@ async def test_a_pull_during_a_slow_transaction_misses_nothing(config: SQLAlchem
     assert slow_id in delivered_later, "a row committed after a pull by a transaction that began before it was skipped"
     delivered = {UUID(r["id"]) for r in middle.records + last.records if r["entity"] == "appeal"}
     assert {slow_id, other.id} <= delivered
+
+
+BATCHES = 2
+PER_BATCH = 120
+
+
+def test_phones_pushing_at_once_all_get_answers(databases: Databases, tmp_path: Path) -> None:
+    """Four phones push big batches at the same moment to a real server process: every batch is
+    answered (no 5xx, no "database is locked"), every appeal is stored once."""
+    settings = settings_for(databases.fresh("schema", tmp_path), tmp_path / "var")
+
+    async def arrange() -> None:
+        config = make_alchemy_config(settings)
+        try:
+            await _world(config, extra_workers=WORKERS - 2)
+        finally:
+            await config.get_engine().dispose()
+
+    run_isolated(asyncio.run, arrange())
+    server = LiveServer(settings=settings, log_path=tmp_path / "server.log")
+    server.start()
+    try:
+        statuses, applied = run_isolated(asyncio.run, _push_from_phones(server.url))
+    finally:
+        server.stop()
+    assert statuses == [200] * (WORKERS * BATCHES), server.log_path.read_text()[-3000:]
+    assert applied == WORKERS * BATCHES * PER_BATCH
+
+    async def count() -> int:
+        config = make_alchemy_config(settings)
+        try:
+            async with config.get_session() as session:
+                return await session.scalar(select(func.count()).select_from(Appeal)) or 0
+        finally:
+            await config.get_engine().dispose()
+
+    assert run_isolated(asyncio.run, count()) == WORKERS * BATCHES * PER_BATCH
+
+
+async def _push_from_phones(base_url: str) -> tuple[list[int], int]:
+    usernames = ["grid", "grid2"] + [f"grid{n + 3}" for n in range(WORKERS - 2)]
+    clients = [httpx.AsyncClient(base_url=base_url, timeout=60) for _ in usernames]
+    try:
+        for client, username in zip(clients, usernames, strict=True):
+            page = await client.get("/login")
+            token = CSRF_RE.search(page.text)
+            assert token
+            signed_in = await client.post("/login", data={"username": username, "password": PASSWORD, "_csrf_token": token.group(1)})
+            assert signed_in.status_code == 303
+        phones = [Device() for _ in clients]
+        place = await _compound_id(clients[0])
+        batches = [
+            [phone.batch(*(phone.mutation("appeal", "create", {**appeal_fields(f"第{b}批第{i}件：路灯不亮了"), "place_id": place}) for i in range(PER_BATCH)))
+             for b in range(BATCHES)]
+            for phone in phones
+        ]
+
+        async def phone_pushes(client: httpx.AsyncClient, phone: Device, its_batches: list[dict]) -> list[httpx.Response]:
+            return [await client.post("/sync/push", json=batch, headers=phone.headers) for batch in its_batches]
+
+        answers = await asyncio.gather(*(phone_pushes(c, ph, b) for c, ph, b in zip(clients, phones, batches, strict=True)))
+        responses = [r for rs in answers for r in rs]
+        applied = sum(1 for r in responses if r.status_code == 200 for x in r.json()["results"] if x["status"] == "applied")
+        return [r.status_code for r in responses], applied
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def _compound_id(client: httpx.AsyncClient) -> str:
+    pulled = (await client.get("/sync/pull", headers=Device().headers)).json()
+    [place] = [r["id"] for r in pulled["records"] if r["entity"] == "place" and r["data"]["name"] == "东舍坊小区"]
+    return place

@@ -15,7 +15,7 @@ from datetime import datetime
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 
 from server.db import mark_writer, session_scope
-from server.services import appeals
+from server.services import appeals, photos
 from server.services.appeals import Clock, utc_now
 from server.services.deadlines import TimeLimits
 from server.settings import Settings
@@ -35,6 +35,8 @@ async def run_jobs_once(config: SQLAlchemyAsyncConfig, settings: Settings, clock
     async with session_scope(config) as session:
         recorded = await appeals.record_overdue(session, clock=at_now)
         await appeals.record_due_soon(session, limits=TimeLimits.from_settings(settings), clock=at_now)
+    # Photos phones uploaded for a sync that never came (a discarded record) are kept a week.
+    await asyncio.to_thread(photos.purge_staged, settings.uploads_dir / "incoming", now=now.timestamp())
     if recorded:
         logger.info("recorded %d overdue time limit(s) (clock %s)", recorded, now.astimezone(settings.tz).isoformat())
     return recorded

@@ -8,7 +8,6 @@ another. The caller commits once and only then answers (docs/sync.md, "Acknowled
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -45,7 +44,7 @@ from server.services.appeal_workflow import OPEN, Action
 from server.services.appeals import Actor, ActionInput, AppealInput, InvalidAppeal, ScopeError, WorkflowError
 from server.services.deadlines import TimeLimits
 from server.services.errors import ServiceError
-from server.services.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, normalise_photo
+from server.services.photos import MAX_PHOTOS, ProcessedPhoto, staged_photo
 from sync import protocol as p
 from sync.hlc import HLC, Clock, ClockDriftError
 
@@ -327,18 +326,29 @@ def _uuid(fields: dict[str, Any], name: str) -> UUID | None:
         raise Rejected(p.INVALID, error, [error]) from None
 
 
-def _photos(fields: dict[str, Any], ctx: Context, prefix: str = "") -> list[bytes]:
+def _photos(fields: dict[str, Any], ctx: Context, prefix: str = "") -> list[ProcessedPhoto]:
+    """The photos a mutation names, as processed when the phone uploaded them (no image work here)."""
     digests = fields.get("photos") or []
     if not isinstance(digests, list) or len(digests) > MAX_PHOTOS:
         error = ServiceError(N_("At most %(n)d photos."), field=f"{prefix}photos", n=MAX_PHOTOS)
         raise Rejected(p.INVALID, error, [error])
     photos = []
     for digest in digests:
-        path = staged_photo(ctx.staging_dir, str(digest))
-        if path is None:
+        photo = staged_photo(ctx.staging_dir, str(digest))
+        if photo is None:
             raise Rejected(p.PHOTO_MISSING, ServiceError(N_("A photo has not reached the server yet; it will be sent again."), field=f"{prefix}photos"))
-        photos.append(path.read_bytes())
+        photos.append(photo)
     return photos
+
+
+def photos_named(mutation: p.Mutation) -> list[str]:
+    """The staged photos (hashes of what the phone sent) a mutation uses, its appeals' included."""
+    found: list[str] = []
+    for source in [mutation.fields, *(a for a in mutation.fields.get("appeals") or [] if isinstance(a, dict))]:
+        names = source.get("photos") or []
+        if isinstance(names, list):
+            found += [str(n) for n in names]
+    return found
 
 
 def _appeal_input(fields: dict[str, Any], ctx: Context, prefix: str = "") -> AppealInput:
@@ -538,34 +548,3 @@ HANDLERS = {
     ("appeal", "return_visit"): _return_visit,
     ("appeal", "update"): _update_appeal,
 }
-
-
-# -- photos ------------------------------------------------------------------------------------------
-
-
-def staged_photo(staging_dir: Path, sha256: str) -> Path | None:
-    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-        return None
-    path = staging_dir / sha256[:2] / sha256
-    return path if path.is_file() else None
-
-
-def stage_photo(staging_dir: Path, sha256: str, body: bytes) -> bool:
-    """Keep an uploaded photo until a mutation names it. True when newly stored, False when already there.
-
-    ServiceError when the body is not the photo the hash names, or not an acceptable image."""
-    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-        raise ServiceError(N_("This value is not valid."), field="photos")
-    if len(body) > MAX_PHOTO_BYTES:
-        raise ServiceError(N_("Each photo may be at most 5 MB."), field="photos")
-    if hashlib.sha256(body).hexdigest() != sha256:
-        raise ServiceError(N_("The photo arrived damaged; it will be sent again."), field="photos")
-    if staged_photo(staging_dir, sha256) is not None:
-        return False
-    normalise_photo(body)  # refuses what is not an image we accept
-    path = staging_dir / sha256[:2] / sha256
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(body)
-    tmp.replace(path)
-    return True

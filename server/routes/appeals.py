@@ -27,7 +27,7 @@ from server.services.appeal_workflow import ACTION_LABELS, STATUS_LABELS, TRANSI
 from server.services.appeals import utc_now
 from server.services.deadlines import TimeLimits
 from server.services.errors import ServiceError
-from server.services.photos import stored_photo
+from server.services.photos import ProcessedPhoto, process_photos, stored_photo
 from server.settings import Settings
 from server.web import current_user, redirect, render
 
@@ -331,9 +331,9 @@ def _local_datetime(value: Any, limits: TimeLimits) -> datetime | None:
         return None
 
 
-async def _photos(form: Any) -> list[bytes]:
+async def _photos(form: Any) -> list[ProcessedPhoto]:
     uploads = [item for item in form.getall("photos", []) if isinstance(item, UploadFile) and item.filename]
-    return [data for data in [await upload.read() for upload in uploads] if data]
+    return await process_photos([data for data in [await upload.read() for upload in uploads] if data])
 
 
 async def _payload(action: Action, form: Any, limits: TimeLimits) -> appeals.ActionInput:

@@ -21,7 +21,7 @@ from server.services.appeal_catalog import categories_for
 from server.services.appeals import Actor, AppealInput, InvalidAppeal
 from server.services.deadlines import TimeLimits
 from server.services.errors import ServiceError
-from server.services.photos import MAX_PHOTOS
+from server.services.photos import MAX_PHOTOS, check_photos, process_photos
 from server.settings import Settings
 from server.throttle import FailureThrottle
 from server.web import redirect, render
@@ -131,9 +131,17 @@ async def _submit(request: Request, db_session: AsyncSession, settings: Settings
         submitter_name=form.submitter_name,
         submitter_phone=form.submitter_phone,
         location_detail=form.location_detail,
-        photos=photos,
     )
+    # Everything cheap first (the text, the photos' headers): a form refused anyway never costs a decode.
+    problems = appeals.validate_input(data)
     try:
+        check_photos(photos)
+    except ServiceError as error:
+        problems.append(error)
+    if problems:
+        return again(_errors_of(InvalidAppeal(problems)), 400)
+    try:
+        data.photos = await process_photos(photos)
         appeal = await appeals.submit(
             db_session, data, actor=Actor.submitter(), limits=TimeLimits.from_settings(settings),
             uploads_dir=settings.uploads_dir,

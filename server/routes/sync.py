@@ -18,6 +18,7 @@ from server.db import mark_writer
 from server.i18n import gettext as _
 from server.models import Role
 from server.security import roles
+from server.services import photos
 from server.services.deadlines import TimeLimits
 from server.services.errors import ServiceError
 from server.settings import Settings
@@ -109,6 +110,9 @@ async def push(request: Request, db_session: NamedDependency[AsyncSession], sett
         await db_session.rollback()
         return _error(403, "device_bound_to_other_user", _("This device is registered to another user. Sign in again to use it."))
     await db_session.commit()  # before answering: a result means committed
+    # The photos of what is now stored were linked into uploads/: their staged copies can go.
+    used = [sha for m, o in zip(batch.mutations, outcomes, strict=True) if o.status in {p.APPLIED, p.DUPLICATE} for sha in engine.photos_named(m)]
+    photos.discard_staged(settings.uploads_dir / "incoming", used)
     return Response({"results": [_result(o) for o in outcomes], **_meta(request)}, status_code=200)
 
 
@@ -146,7 +150,7 @@ async def upload_photo(request: Request, sha256: FromPath[str], settings: NamedD
     if _device_id(request) is None:
         return _error(400, p.MALFORMED, _("Send JSON with the X-Shanzhi-Device header."))
     try:
-        created = engine.stage_photo(settings.uploads_dir / "incoming", sha256, await request.body())
+        created = await photos.stage_photo(settings.uploads_dir / "incoming", sha256, await request.body())
     except ServiceError as error:
         return _error(400, p.INVALID, error.translated())
     return Response({"sha256": sha256, "stored": created}, status_code=201 if created else 200)

@@ -38,7 +38,7 @@ from server.services.appeal_catalog import BY_CODE
 from server.services.appeal_workflow import STATUS_LABELS, SUBMITTER, Action, Principal, is_allowed, target_of, transition_for
 from server.services.deadlines import TimeLimits, Urgency
 from server.services.errors import ServiceError
-from server.services.photos import MAX_PHOTOS, normalise_photo, save_photo, store_photo
+from server.services.photos import MAX_PHOTOS, ProcessedPhoto, save_photo
 
 Clock = Callable[[], datetime]
 
@@ -89,7 +89,7 @@ class AppealInput:
     submitter_name: str | None = None
     submitter_phone: str | None = None
     location_detail: str | None = None
-    photos: Sequence[bytes] = field(default_factory=list)
+    photos: Sequence[ProcessedPhoto] = field(default_factory=list)  # already processed (photos.process_photos)
     visit_id: UUID | None = None  # collected on this field visit (1+N+1)
 
 
@@ -177,20 +177,6 @@ def _forget_references_on_commit(session: Session) -> None:
         session.info.pop(REFERENCES_KEY, None)  # the next transaction asks the database again
 
 
-def _normalise_photos(photos: Sequence[bytes], problems: list[ServiceError]) -> list[tuple[bytes, int, int]]:
-    """Check every photo before anything is stored; the first bad one joins `problems`."""
-    if len(photos) > MAX_PHOTOS:
-        return []  # validate_input already refused the count
-    normalised = []
-    for raw in photos:
-        try:
-            normalised.append(normalise_photo(raw))
-        except ServiceError as error:
-            problems.append(error)
-            return []
-    return normalised
-
-
 async def submit(
     session: AsyncSession,
     data: AppealInput,
@@ -205,12 +191,11 @@ async def submit(
     """Create a case (A1): validated, photos normalised, deadlines set, staff notified (unless the caller
     sends one notice for a whole batch: notify_staff=False). Returns the new case."""
     problems = validate_input(data)
-    normalised = _normalise_photos(data.photos, problems)
     if problems:
         raise InvalidAppeal(problems)
     if data.place_id is not None and await session.get(Place, data.place_id) is None:
         raise InvalidAppeal([ServiceError(N_("This place code is unknown."), field="place")])
-    stored = [save_photo(*photo, uploads_dir) for photo in normalised]
+    stored = [save_photo(photo, uploads_dir) for photo in data.photos]
     now = clock()
     anonymous = not (data.submitter_name or data.submitter_phone)
     for attempt in range(5):
@@ -292,7 +277,7 @@ class ActionInput:
     evaluation: Evaluation | None = None
     method: VisitMethod | None = None
     target_reference: str | None = None
-    photos: Sequence[bytes] = ()
+    photos: Sequence[ProcessedPhoto] = ()  # already processed (photos.process_photos)
     visit_id: UUID | None = None  # a return visit made on this field visit
 
 
@@ -527,8 +512,8 @@ async def act(
         for department_id in dict.fromkeys(payload.department_ids):
             session.add(Summons(appeal_id=appeal.id, department_id=department_id, whistle_event_id=event.id, report_by=payload.report_by))
     if payload.photos and uploads_dir is not None:
-        for raw in payload.photos[:MAX_PHOTOS]:
-            photo = store_photo(raw, uploads_dir)
+        for processed in payload.photos[:MAX_PHOTOS]:
+            photo = save_photo(processed, uploads_dir)
             session.add(
                 AppealPhoto(appeal_id=appeal.id, event_id=event.id, sha256=photo.sha256, media_type=photo.media_type,
                             width=photo.width, height=photo.height, size=photo.size)

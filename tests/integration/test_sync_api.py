@@ -266,7 +266,7 @@ def _jpeg() -> bytes:
 
 
 async def test_photos_are_uploaded_by_hash_before_the_mutation_that_names_them(
-    client: AsyncTestClient, web: Web, world: World, db: AsyncSession
+    client: AsyncTestClient, web: Web, world: World, db: AsyncSession, settings: Settings
 ) -> None:
     await web.login("grid", PASSWORD)
     phone = Device()
@@ -280,10 +280,17 @@ async def test_photos_are_uploaded_by_hash_before_the_mutation_that_names_them(
     assert (await client.put(f"/sync/photos/{digest}", content=photo, headers=headers)).status_code == 200
     damaged = await client.put(f"/sync/photos/{'0' * 64}", content=photo, headers=headers)
     assert damaged.status_code == 400
+    staged = settings.uploads_dir / "incoming" / digest[:2]
+    assert {p.name for p in staged.iterdir()} == {f"{digest}.jpg", f"{digest}.json"}  # processed once, on upload
     assert (await _push(client, phone, created))[0]["status"] == "applied"
     from server.models import AppealPhoto
 
-    assert await db.scalar(select(func.count()).select_from(AppealPhoto).where(AppealPhoto.appeal_id == UUID(created["entity_id"]))) == 1
+    stored = await db.scalar(select(AppealPhoto).where(AppealPhoto.appeal_id == UUID(created["entity_id"])))
+    assert stored is not None
+    assert (settings.uploads_dir / stored.sha256[:2] / f"{stored.sha256}.jpg").is_file()
+    assert not any(staged.iterdir()), "a staged photo that a committed push used is deleted"
+    # Sent again (the answer was lost): still one photo, and nothing needs the staged copy.
+    assert (await _push(client, phone, created))[0]["status"] == "duplicate"
 
 
 async def test_staff_see_the_visit_that_collected_a_case(client: AsyncTestClient, web: Web, world: World, db: AsyncSession) -> None:

@@ -16,6 +16,7 @@ from server.services import appeals
 from server.services.appeal_workflow import Action
 from server.services.appeals import ActionInput, Actor, AppealInput
 from server.services.deadlines import TimeLimits
+from server.services.photos import normalise_photo
 from server.settings import Settings
 from tests.helpers import Web
 
@@ -43,7 +44,7 @@ class Cases:
         data = AppealInput(
             channel=AppealChannel.SUGGESTION_BOX, submitter_kind=SubmitterKind.RESIDENT, category="facilities",
             description="楼道灯坏了一个多月，晚上上下楼很不安全", submitter_name=PRIVATE[0],
-            submitter_phone=PRIVATE[1], location_detail=PRIVATE[2], photos=[jpeg()],
+            submitter_phone=PRIVATE[1], location_detail=PRIVATE[2], photos=[normalise_photo(jpeg())],
         )
         received = appeals.utc_now() - timedelta(days=days_ago)
         appeal = await appeals.submit(

@@ -30,7 +30,7 @@ from server.routes import auth, health, home, posters, pwa, suggest, track
 from server.routes import open311, stats
 from server.routes import appeals as appeal_routes, inbox
 from server.routes import field as field_routes
-from server.routes import sync_admin
+from server.routes import outbound, sync_admin
 from server.routes import sync as sync_routes
 from server.security import SESSION_COOKIE, CurrentUser, RequestContextMiddleware, SessionConfig, access_guard
 from server.services import accounts, notifications
@@ -73,6 +73,7 @@ def route_handlers() -> list[Any]:
         *sync_routes.route_handlers,
         *field_routes.route_handlers,
         *sync_admin.route_handlers,
+        *outbound.route_handlers,
     ]
 
 
@@ -143,8 +144,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     alchemy = make_alchemy_config(settings)
     assets = AssetManifest(release=settings.release)
     accounts.use_hashing(settings.password_hashing)
-    if settings.notify_webhook_url:
-        notifications.configure_channels(notifications.channels_for(settings.notify_webhook_url))
+    notifications.configure_channels(notifications.channels_for(settings.notify_webhook_url))
     session_config = SessionConfig(
         key=SESSION_COOKIE,
         max_age=settings.session_max_age,

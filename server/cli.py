@@ -70,18 +70,21 @@ def serve(host: str, port: int, reload: bool) -> None:
 @main.command()
 @click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=1), help="Seconds between runs.")
 def worker(interval: float) -> None:
-    """Run the background jobs (overdue appeals) until stopped; for when `serve` runs with SHANZHI_EMBEDDED_WORKER=false."""
+    """Run the background jobs (overdue appeals, outbound notifications) until stopped; for when `serve`
+    runs with SHANZHI_EMBEDDED_WORKER=false."""
     import logging
 
-    from server.worker import run_forever
+    from server.services import notifications
+    from server.worker import deliver_forever, run_forever
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = _settings()
+    notifications.configure_channels(notifications.channels_for(settings.notify_webhook_url))
 
     async def run() -> None:
         config = make_alchemy_config(settings)
         try:
-            await run_forever(config, settings, interval=interval)
+            await asyncio.gather(run_forever(config, settings, interval=interval), deliver_forever(config))
         finally:
             await config.get_engine().dispose()
 

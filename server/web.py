@@ -45,6 +45,7 @@ NAV: list[NavItem] = [
     NavItem("/places", N_("Places"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
     NavItem("/stats/appeals", N_("Appeal statistics"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
     NavItem("/admin/api-keys", N_("Open311 API keys"), frozenset({Role.ADMIN})),
+    NavItem("/admin/outbound", N_("Outbound notifications"), frozenset({Role.ADMIN})),
     NavItem("/appeals", N_("Appeals ledger"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.DEPARTMENT})),
     NavItem("/appeals/new", N_("Register an appeal"), frozenset({Role.ADMIN, Role.STAFF, Role.GRID_WORKER})),
     NavItem("/field", N_("Field work"), frozenset({Role.GRID_WORKER})),

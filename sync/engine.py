@@ -118,7 +118,7 @@ class Batch:
     grid_places: set[UUID]
     device: SyncDevice
     places: list[Place] = field(default_factory=list)
-    created_appeals: int = 0
+    created_references: list[str] = field(default_factory=list)
 
 
 # -- devices -----------------------------------------------------------------------------------------
@@ -200,13 +200,14 @@ async def push(session: AsyncSession, batch: p.PushRequest, ctx: Context) -> lis
             outcomes = [await _one(session, mutation, state, isolate=True) for mutation in mutations]
     finally:
         current_actor.reset(token)
-    if state.created_appeals:
+    if state.created_references:
         # One notice per sync for staff, not one per case: a day of field work arrives at once.
         first = next(o.mutation_id for o in outcomes if o.status == p.APPLIED)
         await notifications.notify(
             session, await notifications.staff_ids(session), kind="field_sync",
-            text=N_("%(worker)s synced %(count)d new appeals from the field"),
-            params={"worker": ctx.worker.display_name, "count": state.created_appeals}, dedupe=f"sync:{first}",
+            text=N_("%(worker)s synced new appeals from the field: %(count)d"),
+            params={"worker": ctx.worker.display_name, "count": len(state.created_references), "references": state.created_references[:50]},
+            dedupe=f"sync:{first}",
         )
     now = ctx.now()
     device.last_push_at = now
@@ -381,7 +382,7 @@ async def _create_appeal(session: AsyncSession, m: p.Mutation, state: Batch, at:
         )
     except InvalidAppeal as error:
         raise _invalid(error) from None
-    state.created_appeals += 1
+    state.created_references.append(appeal.reference)
     return Outcome(m.mutation_id, p.APPLIED, version=appeal.version)
 
 
@@ -410,13 +411,13 @@ async def _create_visit(session: AsyncSession, m: p.Mutation, state: Batch, at: 
         appeals=collected,
     )
     try:
-        visit = await visits.record_visit(
+        visit, collected_appeals = await visits.record_visit(
             session, data, actor=state.ctx.worker.actor(), limits=state.ctx.limits, uploads_dir=state.ctx.uploads_dir,
             clock=lambda: at, visit_id=m.entity_id, allowed_places=state.grid_places, notify_staff=False,
         )
     except InvalidAppeal as error:
         raise _invalid(error) from None
-    state.created_appeals += len(collected)
+    state.created_references += [a.reference for a in collected_appeals]
     return Outcome(m.mutation_id, p.APPLIED, version=visit.version)
 
 

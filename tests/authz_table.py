@@ -89,6 +89,8 @@ TABLE: list[Row] = [
     # Creating a request needs an API key, not a session: refused (403) to every principal without one.
     Row("POST", "/open311/v2/requests.json", API_KEY_HOLDERS, data=(("api_key", "not-a-key"), ("service_code", "parking"))),
     Row("POST", "/open311/v2/requests.xml", API_KEY_HOLDERS, data=(("api_key", "not-a-key"), ("service_code", "parking"))),
+    Row("GET", "/admin/outbound", only(Role.ADMIN)),
+    Row("POST", "/admin/outbound/retry", only(Role.ADMIN)),
     Row("GET", "/admin/api-keys", only(Role.ADMIN)),
     Row("POST", "/admin/api-keys", only(Role.ADMIN), data=(("name", ""),)),
     Row(

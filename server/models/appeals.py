@@ -190,6 +190,32 @@ class Notification(AuditedBase):
     read_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
 
+class OutboundStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting for its (next) attempt
+    SENT = "sent"
+    FAILED = "failed"  # gave up after the last attempt; an admin may send it again
+
+
+class OutboundMessage(AuditedBase):
+    """A notification for an outbound channel (webhook, SMS, WeChat), stored in the transaction that
+    caused it and delivered by the worker, at least once, with retries (`id` is its idempotency key)."""
+
+    __tablename__ = "outbound_message"
+
+    channel: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(String(255))  # an untranslated msgid, as in Notification
+    params: Mapped[dict[str, Any] | None] = mapped_column(JsonB)
+    appeal_id: Mapped[UUID | None] = mapped_column(ForeignKey("appeal.id", ondelete="SET NULL"))
+    status: Mapped[OutboundStatus] = mapped_column(_enum(OutboundStatus), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Due time of the next attempt; while an attempt is under way, the end of its lease.
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
 class ApiKey(AuditedBase):
     """An Open311 API key; only its hash is stored."""
 

@@ -7,7 +7,6 @@ from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.i18n import gettext
 from server.models import Notification
 from server.security import signed_in
 from server.services import notifications
@@ -17,8 +16,7 @@ from server.web import current_user, redirect, render
 
 
 def notification_text(notification: Notification) -> str:
-    text = gettext(notification.message)
-    return text % notification.params if notification.params else text
+    return notifications.render_text(notification.message, notification.params)
 
 
 @get("/inbox", opt=signed_in(), name="inbox")

@@ -1,11 +1,19 @@
-"""Notifications (X6): an in-app inbox always, plus pluggable outbound channels that never block the workflow."""
+"""Notifications (X6): an in-app inbox entry always, and durable outbound messages for the configured
+channels (a webhook now; SMS or WeChat gateways behind it).
+
+An outbound message is a row written in the same transaction as its cause (invariant 10): a rollback
+takes it away, a commit keeps it even if the process stops the next moment. The worker delivers due
+messages at least once (`deliver_due`): it leases a batch in one short transaction, sends outside any
+transaction, then records each result, retrying failures with exponential back-off until
+MAX_ATTEMPTS. The message id travels as the idempotency key, so a receiver can drop a repeat.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -15,19 +23,30 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from server.models import Notification, Role, User
+from server.i18n import current_locale, gettext
+from server.models import Notification, OutboundMessage, OutboundStatus, Role, User
 
 logger = logging.getLogger("shanzhi.notifications")
-OUTBOX_KEY = "shanzhi.outbound"
 STAFF_KEY = "shanzhi.staff_ids"  # staff_ids() of the current transaction
+LOGGED_KEY = "shanzhi.notified"  # notices of the current transaction, logged after commit
+CREATED_KEY = "shanzhi.outbound_created"
+
+MAX_ATTEMPTS = 10
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_WAIT = timedelta(hours=1)
+LEASE = timedelta(minutes=2)  # an attempt under way; a worker that died mid-send is retried after it
+BATCH = 50
 
 
 @dataclass(frozen=True)
 class Message:
-    user_id: UUID
+    """What a channel is given to send. `id` is the idempotency key (the outbound row's id)."""
+
+    user_id: UUID | None
     kind: str
     text: str  # msgid; channels that send text translate it themselves
     params: dict[str, Any] = field(default_factory=dict)
+    id: UUID | None = None
 
 
 class Channel(Protocol):
@@ -36,41 +55,37 @@ class Channel(Protocol):
     async def send(self, message: Message) -> None: ...
 
 
-class LoggingChannel:
-    """The default outbound channel: a log line per message."""
-
-    name = "log"
-
-    async def send(self, message: Message) -> None:
-        logger.info("notify user=%s kind=%s %s %s", message.user_id, message.kind, message.text, message.params)
-
-
 @dataclass
 class WebhookChannel:
-    """POSTs each message as JSON to a URL (an SMS or WeChat gateway sits behind it)."""
+    """POSTs each message as JSON to a URL (an SMS or WeChat gateway sits behind it). The message id
+    is in the body and in the Idempotency-Key header: a retried message carries the same one."""
 
     url: str
     timeout: float = 5.0
     name: str = "webhook"
 
     async def send(self, message: Message) -> None:
+        body = {
+            "id": str(message.id) if message.id else None,
+            "user_id": str(message.user_id) if message.user_id else None,
+            "kind": message.kind,
+            "text": message.text,
+            "params": message.params,
+            "text_zh": render_text(message.text, message.params, "zh_CN"),
+        }
+        headers = {"Idempotency-Key": str(message.id)} if message.id else {}
         async with httpx.AsyncClient(timeout=self.timeout) as client:
-            response = await client.post(
-                self.url,
-                json={"user_id": str(message.user_id), "kind": message.kind, "text": message.text, "params": message.params},
-            )
+            response = await client.post(self.url, json=body, headers=headers)
             response.raise_for_status()
 
 
-_channels: list[Channel] = [LoggingChannel()]
+_channels: list[Channel] = []
 
 
 def channels_for(webhook_url: str | None) -> list[Channel]:
-    """The outbound channels a deployment asks for: always the log, plus a webhook when configured."""
-    configured: list[Channel] = [LoggingChannel()]
-    if webhook_url:
-        configured.append(WebhookChannel(webhook_url))
-    return configured
+    """The outbound channels a deployment asks for: a webhook when configured, else none (the inbox
+    and the log always have every notice)."""
+    return [WebhookChannel(webhook_url)] if webhook_url else []
 
 
 def configure_channels(channels: Iterable[Channel]) -> None:
@@ -81,42 +96,51 @@ def channels() -> list[Channel]:
     return list(_channels)
 
 
-async def deliver(messages: list[Message]) -> None:
-    """Send to every channel; a failing channel is logged and skipped, never raised."""
-    for message in messages:
-        for channel in channels():
-            try:
-                await channel.send(message)
-            except Exception:  # noqa: BLE001 - an outbound failure must not affect the case
-                logger.warning("channel %s failed for %s", channel.name, message.kind, exc_info=True)
+def render_text(message: str, params: dict[str, Any] | None, locale: str | None = None) -> str:
+    """A notice in a language; the one place notices are formatted (inbox, log, webhook)."""
+    token = current_locale.set(locale) if locale else None
+    try:
+        text = gettext(message)
+        params = {k: v for k, v in (params or {}).items() if not isinstance(v, list | dict)}
+        try:
+            return text % params if params else text
+        except (KeyError, TypeError, ValueError):
+            return text
+    finally:
+        if token is not None:
+            current_locale.reset(token)
+
+
+# --- Writing notices ----------------------------------------------------------------------------------
+
+
+_wake: list[Callable[[], None]] = []
+
+
+def on_new_outbound(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call `callback` after a commit that stored outbound messages (the embedded worker wakes up)."""
+    _wake.append(callback)
+    return lambda: _wake.remove(callback)
 
 
 @event.listens_for(Session, "after_commit")
-def _send_after_commit(session: Session) -> None:
+def _after_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint was released; the real commit comes later (or not at all)
     session.info.pop(STAFF_KEY, None)
-    messages = session.info.pop(OUTBOX_KEY, None)
-    if not messages:
-        return
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    task = loop.create_task(deliver(messages))
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
+    for message in session.info.pop(LOGGED_KEY, []):
+        logger.info("notify user=%s kind=%s: %s", message.user_id, message.kind, render_text(message.text, message.params, "zh_CN"))
+    if session.info.pop(CREATED_KEY, False):
+        for wake in list(_wake):
+            wake()
 
 
 @event.listens_for(Session, "after_rollback")
-def _drop_on_rollback(session: Session) -> None:
+def _after_rollback(session: Session) -> None:
     if session.in_nested_transaction():
         return  # only a savepoint was rolled back; what the transaction queued before it stands
-    session.info.pop(OUTBOX_KEY, None)
-    session.info.pop(STAFF_KEY, None)
-
-
-_pending: set[asyncio.Task[None]] = set()
+    for key in (LOGGED_KEY, STAFF_KEY, CREATED_KEY):
+        session.info.pop(key, None)
 
 
 async def notify(
@@ -129,7 +153,8 @@ async def notify(
     appeal_id: UUID | None = None,
     params: dict[str, Any] | None = None,
 ) -> int:
-    """Add an inbox entry per user, at most once per (dedupe, user); outbound sends happen after commit."""
+    """An inbox entry per user, at most once per (dedupe, user), and an outbound message per configured
+    channel, all in the caller's transaction."""
     created = 0
     for user_id in dict.fromkeys(user_ids):
         key = f"{dedupe}:{user_id}"
@@ -143,12 +168,116 @@ async def notify(
                         user_id=user_id, kind=kind, appeal_id=appeal_id, message=text, params=params or {}, dedupe_key=key
                     )
                 )
+                for channel in _channels:
+                    session.add(
+                        OutboundMessage(
+                            channel=channel.name, user_id=user_id, kind=kind, message=text, params=params or {},
+                            appeal_id=appeal_id, status=OutboundStatus.PENDING, attempts=0, next_attempt_at=datetime.now(UTC),
+                        )
+                    )
                 await session.flush()
         except IntegrityError:
             continue
-        session.sync_session.info.setdefault(OUTBOX_KEY, []).append(Message(user_id, kind, text, params or {}))
+        session.sync_session.info.setdefault(LOGGED_KEY, []).append(Message(user_id, kind, text, params or {}))
+        if _channels:
+            session.sync_session.info[CREATED_KEY] = True
         created += 1
     return created
+
+
+# --- Delivering outbound messages (the worker) ------------------------------------------------------------
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, 4 min ... at most an hour, after the `attempts`-th failure."""
+    return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_WAIT)
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+async def deliver_due(session_factory: Callable[[], Any], now: datetime) -> DeliveryReport:
+    """Send every due outbound message once; record each result. `session_factory()` opens a session
+    (an async context manager); each step commits on its own, and nothing is sent inside a transaction."""
+    report = DeliveryReport()
+    by_name = {c.name: c for c in _channels}
+    async with session_factory() as session:
+        query = (
+            select(OutboundMessage)
+            .where(OutboundMessage.status == OutboundStatus.PENDING, OutboundMessage.next_attempt_at <= now)
+            .order_by(OutboundMessage.next_attempt_at, OutboundMessage.id)
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)  # PostgreSQL: two workers never lease the same message
+        )
+        due = list(await session.scalars(query))
+        for row in due:
+            row.attempts += 1
+            row.next_attempt_at = now + LEASE
+        leased = [
+            (row.id, row.channel, Message(row.user_id, row.kind, row.message, dict(row.params or {}), id=row.id), row.attempts)
+            for row in due
+        ]
+        await session.commit()
+    results: list[tuple[UUID, int, str | None]] = []
+    for message_id, channel_name, message, attempts in leased:
+        channel = by_name.get(channel_name)
+        error: str | None = None
+        if channel is None:
+            error = f"channel {channel_name!r} is not configured"
+        else:
+            try:
+                await channel.send(message)
+            except Exception as exc:  # noqa: BLE001 - any failure is retried; the case is never affected
+                error = f"{type(exc).__name__}: {exc}"[:255]
+                logger.warning("channel %s failed for message %s (attempt %d): %s", channel_name, message_id, attempts, error)
+        results.append((message_id, attempts, error))
+    if not results:
+        return report
+    async with session_factory() as session:
+        for message_id, attempts, error in results:
+            if error is None:
+                values: dict[str, Any] = {"status": OutboundStatus.SENT, "sent_at": now, "last_error": None}
+                report.sent += 1
+            elif attempts >= MAX_ATTEMPTS:
+                values = {"status": OutboundStatus.FAILED, "last_error": error}
+                report.failed += 1
+            else:
+                values = {"last_error": error, "next_attempt_at": now + retry_delay(attempts)}
+                report.retried += 1
+            await session.execute(update(OutboundMessage).where(OutboundMessage.id == message_id).values(**values))
+        await session.commit()
+    return report
+
+
+async def outbound_summary(session: AsyncSession) -> dict[OutboundStatus, int]:
+    rows = await session.execute(select(OutboundMessage.status, func.count()).group_by(OutboundMessage.status))
+    counts = dict.fromkeys(OutboundStatus, 0)
+    counts.update({status: count for status, count in rows})
+    return counts
+
+
+async def recent_outbound(session: AsyncSession, *, status: OutboundStatus | None = None, limit: int = 100) -> list[OutboundMessage]:
+    query = select(OutboundMessage).order_by(OutboundMessage.created_at.desc()).limit(limit)
+    if status is not None:
+        query = query.where(OutboundMessage.status == status)
+    return list(await session.scalars(query))
+
+
+async def retry_failed(session: AsyncSession, now: datetime) -> int:
+    """Send every failed message again (an admin fixed the gateway): back to pending, due now."""
+    result = await session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.status == OutboundStatus.FAILED)
+        .values(status=OutboundStatus.PENDING, attempts=0, next_attempt_at=now)
+    )
+    return result.rowcount or 0
+
+
+# --- Reading the inbox ------------------------------------------------------------------------------------
 
 
 async def staff_ids(session: AsyncSession) -> list[UUID]:
@@ -187,3 +316,4 @@ async def mark_all_read(session: AsyncSession, user_id: UUID, now: Any) -> None:
     await session.execute(
         update(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None)).values(read_at=now)
     )
+

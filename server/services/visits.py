@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import N_
-from server.models import Place, Visit, VisitPurpose, VisitSubject
+from server.models import Appeal, Place, Visit, VisitPurpose, VisitSubject
 from server.services import appeals
 from server.services.appeals import Actor, AppealInput, Clock, InvalidAppeal, utc_now
 from server.services.deadlines import TimeLimits
@@ -85,7 +85,7 @@ async def record_visit(
     visit_id: UUID | None = None,
     allowed_places: set[UUID] | None = None,
     notify_staff: bool = True,
-) -> Visit:
+) -> tuple[Visit, list[Appeal]]:
     """Record a visit and its N appeals together; any problem refuses the whole visit and changes nothing.
 
     `allowed_places`: when given, the visit and its appeals must be at one of these places (the worker's grid).
@@ -111,15 +111,16 @@ async def record_visit(
         visit.id = visit_id
     session.add(visit)
     await session.flush()
+    collected: list[Appeal] = []
     for index, (appeal_id, appeal) in enumerate(data.appeals):
         appeal.visit_id = visit.id
         try:
-            await appeals.submit(
+            collected.append(await appeals.submit(
                 session, appeal, actor=actor, limits=limits, uploads_dir=uploads_dir, clock=clock, appeal_id=appeal_id,
                 notify_staff=notify_staff,
-            )
+            ))
         except InvalidAppeal as error:
             raise InvalidVisit(
                 [ServiceError(p.message, field=f"appeals.{index}.{p.field}", **p.params) for p in error.problems]
             ) from error
-    return visit
+    return visit, collected

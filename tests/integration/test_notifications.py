@@ -5,25 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from uuid import uuid4
 
 import httpx
 import pytest
+from litestar.testing import AsyncTestClient
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.app import create_app
-from server.db import make_alchemy_config, session_scope
-from server.models import Appeal, AppealStatus, Department, Evaluation, Notification, Role
-from server.services import notifications
+from server.db import make_alchemy_config, mark_writer, session_scope
+from server.models import Appeal, AppealStatus, Department, Evaluation, Notification, OutboundMessage, OutboundStatus, Role
+from server.services import accounts, notifications
 from server.services.appeal_workflow import SUBMITTER, Action
 from server.services.appeals import ActionInput
 from server.services.notifications import Message, WebhookChannel
@@ -83,6 +85,9 @@ class FailingChannel:
     async def send(self, message: Message) -> None:
         self.calls += 1
         raise ConnectionError("the SMS gateway is down")
+
+
+ADMIN_PASSWORD = "admin-password-1"
 
 
 def inbox_of(world: World, kind: str) -> Any:
@@ -179,29 +184,48 @@ async def test_inbox_and_unread_count(world: World) -> None:
     assert await notifications.unread_count(world.session, world.users[Role.ADMIN].id) == 2
 
 
-# --- outbound channels -------------------------------------------------------------------------------
+# --- outbound channels: stored with their cause, delivered by the worker -------------------------------------
 
 
-async def test_a_failing_channel_neither_blocks_nor_undoes_the_case(config: SQLAlchemyAsyncConfig, settings: Settings) -> None:
-    failing, recording = FailingChannel(), RecordingChannel()
-    notifications.configure_channels([failing, recording])
+async def outbound_rows(config: SQLAlchemyAsyncConfig) -> list[OutboundMessage]:
+    async with config.get_session() as session:
+        return list(await session.scalars(select(OutboundMessage).order_by(OutboundMessage.created_at)))
+
+
+async def deliver(config: SQLAlchemyAsyncConfig, at: datetime | None = None) -> notifications.DeliveryReport:
+    """One delivery run of the worker (a writer, as the job is)."""
+    mark_writer()
+    return await notifications.deliver_due(config.get_session, at or datetime.now(UTC))
+
+
+async def test_outbound_messages_are_stored_with_their_cause_and_sent_by_the_worker(
+    config: SQLAlchemyAsyncConfig, settings: Settings
+) -> None:
+    recording = RecordingChannel()
+    notifications.configure_channels([recording])
     async with session_scope(config) as session:
         world = await make_world(session, settings)
         appeal = await world.submit()
         await world.act(appeal, Action.TRANSFER, Role.STAFF)
-    # Two new-appeal messages (admin, staff) and two transfer messages (department user, grid worker).
-    messages = await recording.wait_for(4)
-    assert sorted(m.kind for m in messages) == ["new_appeal", "new_appeal", "transfer", "transfer"]
-    assert failing.calls == 4
-    async with config.get_session() as session:
-        stored = await session.scalar(select(Appeal).where(Appeal.id == appeal.id))
-        assert stored is not None and stored.status is AppealStatus.TRANSFERRED
-        assert len(list(await session.scalars(select(Notification)))) == 4
+    # Committed with the case: two new-appeal messages (admin, staff), two transfer messages
+    # (department user, grid worker); nothing sent yet, so a process stopping now loses nothing.
+    rows = await outbound_rows(config)
+    assert sorted(r.kind for r in rows) == ["new_appeal", "new_appeal", "transfer", "transfer"]
+    assert {r.status for r in rows} == {OutboundStatus.PENDING} and recording.messages == []
+    # A worker (any process with the same configuration) delivers them.
+    other = make_alchemy_config(settings)
+    try:
+        report = await deliver(other)
+    finally:
+        await other.get_engine().dispose()
+    assert report.sent == 4
+    assert sorted(m.id for m in recording.messages) == sorted(r.id for r in rows)  # the row id is the idempotency key
+    assert {r.status for r in await outbound_rows(config)} == {OutboundStatus.SENT}
+    assert (await deliver(config)).sent == 0, "a sent message is not sent again"
 
 
-async def test_nothing_is_sent_when_the_transaction_rolls_back(config: SQLAlchemyAsyncConfig, settings: Settings) -> None:
-    recording = RecordingChannel()
-    notifications.configure_channels([recording])
+async def test_nothing_is_stored_when_the_transaction_rolls_back(config: SQLAlchemyAsyncConfig, settings: Settings) -> None:
+    notifications.configure_channels([RecordingChannel()])
     async with session_scope(config) as session:
         world = await make_world(session, settings)
     with pytest.raises(RuntimeError):
@@ -209,23 +233,13 @@ async def test_nothing_is_sent_when_the_transaction_rolls_back(config: SQLAlchem
             world = await load_world(session, settings, world.clock)
             await world.submit(description="这条诉求随事务回滚，不应发出通知")
             raise RuntimeError("the request failed after the service ran")
-    # A later committed appeal is delivered; the rolled-back one never is.
-    async with session_scope(config) as session:
-        world = await load_world(session, settings, world.clock)
-        kept = await world.submit()
-    # Delivery tasks run in the order of their commits: had the rolled-back appeal been sent, it
-    # would be among the first two messages.
-    messages = await recording.wait_for(2)
-    assert [m.params for m in messages] == [{"reference": kept.reference}] * 2
+    assert await outbound_rows(config) == []
 
 
-async def test_messages_wait_for_the_real_commit_and_survive_a_failed_savepoint(
-    config: SQLAlchemyAsyncConfig, settings: Settings
-) -> None:
+async def test_messages_survive_a_failed_savepoint(config: SQLAlchemyAsyncConfig, settings: Settings) -> None:
     """A savepoint inside the request (a retried insert, a duplicate notification from another worker)
-    neither sends the queued messages early nor drops them; the commit sends them once."""
-    recording = RecordingChannel()
-    notifications.configure_channels([recording])
+    does not drop what the transaction stored before it."""
+    notifications.configure_channels([RecordingChannel()])
     async with session_scope(config) as session:
         world = await make_world(session, settings)
     async with session_scope(config) as session:
@@ -235,33 +249,32 @@ async def test_messages_wait_for_the_real_commit_and_survive_a_failed_savepoint(
             async with session.begin_nested():
                 session.add(Department(code="cgj", name="重复的部门"))
                 await session.flush()
-        async with session.begin_nested():
-            await session.flush()
-        await asyncio.sleep(0.05)  # had a savepoint sent the queue, the delivery task would have run now
-        assert recording.messages == []
-    messages = await recording.wait_for(2)
-    assert [m.params for m in messages] == [{"reference": first.reference}] * 2
+    assert [r.params for r in await outbound_rows(config)] == [{"reference": first.reference}] * 2
 
 
 def test_a_configured_webhook_url_adds_the_webhook_channel(settings: Settings) -> None:
-    """SHANZHI_NOTIFY_WEBHOOK_URL turns the webhook channel on next to the log; unset, only the log runs."""
-    assert [c.name for c in notifications.channels_for(None)] == ["log"]
+    """SHANZHI_NOTIFY_WEBHOOK_URL turns the webhook channel on; unset, notices stay in the inbox (and the log)."""
+    assert notifications.channels_for(None) == []
     create_app(replace(settings, notify_webhook_url="http://127.0.0.1:9/hook"))
     active = notifications.channels()
-    assert [c.name for c in active] == ["log", "webhook"]
-    assert active[1].url == "http://127.0.0.1:9/hook"  # type: ignore[attr-defined]
+    assert [c.name for c in active] == ["webhook"]
+    assert active[0].url == "http://127.0.0.1:9/hook"  # type: ignore[attr-defined]
 
 
 class _Hook(BaseHTTPRequestHandler):
-    """A stand-in for an SMS or WeChat gateway: records each POST and answers with `status`."""
+    """A stand-in for an SMS or WeChat gateway: records each POST and answers with the next status of
+    `statuses` (the last one repeats)."""
 
-    status = 204
+    statuses: list[int]
     received: list[dict[str, Any]]
 
     def do_POST(self) -> None:  # noqa: N802 - the http.server API
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append({"content_type": self.headers["Content-Type"], "json": json.loads(body)})
-        self.send_response(self.status)
+        self.received.append(
+            {"content_type": self.headers["Content-Type"], "key": self.headers.get("Idempotency-Key"), "json": json.loads(body)}
+        )
+        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        self.send_response(status)
         self.end_headers()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
@@ -270,7 +283,7 @@ class _Hook(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def gateway() -> Iterator[tuple[str, type[_Hook]]]:
-    handler = type("Hook", (_Hook,), {"received": []})
+    handler = type("Hook", (_Hook,), {"received": [], "statuses": [204]})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -282,43 +295,99 @@ def gateway() -> Iterator[tuple[str, type[_Hook]]]:
         thread.join()
 
 
-async def test_webhook_channel_posts_json_after_commit(
+async def test_a_gateway_that_fails_and_recovers_gets_each_message_with_one_key(
     config: SQLAlchemyAsyncConfig, settings: Settings, gateway: tuple[str, type[_Hook]]
 ) -> None:
+    """The gateway is down, then recovers: the worker retries with back-off, the gateway sees
+    the same idempotency key each time, and the message ends up sent once."""
     url, hook = gateway
-    recording = RecordingChannel()
-    # The webhook comes first: once the recording channel has all three messages, so has the gateway.
-    notifications.configure_channels([WebhookChannel(url), recording])
+    hook.statuses = [503, 503, 503, 204]  # down for the first run (three messages), then back
+    notifications.configure_channels([WebhookChannel(url)])
     async with session_scope(config) as session:
         world = await make_world(session, settings)
         appeal = await world.submit()
         await world.act(appeal, Action.TRANSFER, Role.STAFF, ActionInput(department_id=world.home_department.id))
-        assert hook.received == []  # nothing leaves before the commit
-    await recording.wait_for(3)  # new appeal to admin and staff, transfer to the department user
-    assert all(r["content_type"] == "application/json" for r in hook.received)
-    transfer = [r["json"] for r in hook.received if r["json"]["kind"] == "transfer"]
-    assert transfer == [
-        {
-            "user_id": str(world.users[Role.DEPARTMENT].id),
-            "kind": "transfer",
-            "text": "Case %(reference)s was transferred to you",
-            "params": {"reference": appeal.reference},
-        }
-    ]
-    assert sorted(r["json"]["user_id"] for r in hook.received if r["json"]["kind"] == "new_appeal") == sorted(
-        str(world.users[role].id) for role in (Role.ADMIN, Role.STAFF)
-    )
+    [message] = [r for r in await outbound_rows(config) if r.kind == "transfer"]
+    assert hook.received == []  # nothing left before the worker ran
+    start = datetime.now(UTC)
+    first = await deliver(config, start)
+    assert first.retried == 3 and first.sent == 0
+    again_too_soon = await deliver(config, start + timedelta(seconds=10))
+    assert again_too_soon == notifications.DeliveryReport(), "a failed message waits for its back-off"
+    second = await deliver(config, start + notifications.FIRST_RETRY + timedelta(seconds=1))
+    assert second.sent == 3 and second.retried == 0
+    keys = [r["key"] for r in hook.received if r["json"]["kind"] == "transfer"]
+    assert keys == [str(message.id)] * 2
+    [stored] = [r for r in await outbound_rows(config) if r.id == message.id]
+    assert (stored.status, stored.attempts, stored.last_error) == (OutboundStatus.SENT, 2, None)
+    transfer = [r["json"] for r in hook.received if r["json"]["kind"] == "transfer"][-1]
+    assert transfer == {
+        "id": str(message.id),
+        "user_id": str(world.users[Role.DEPARTMENT].id),
+        "kind": "transfer",
+        "text": "Case %(reference)s was transferred to you",
+        "params": {"reference": appeal.reference},
+        "text_zh": f"诉求 {appeal.reference} 已转办给您",
+    }
+    async with config.get_session() as session:
+        stored_case = await session.get(Appeal, appeal.id)
+        assert stored_case is not None and stored_case.status is AppealStatus.TRANSFERRED
 
 
-async def test_a_gateway_error_is_a_failed_send(gateway: tuple[str, type[_Hook]]) -> None:
-    """A gateway answering 5xx counts as a failure, which deliver() logs and steps over."""
-    url, hook = gateway
-    hook.status = 500
-    message = Message(user_id=uuid4(), kind="overdue", text="Case %(reference)s is overdue", params={"reference": "2026-00001"})
-    with pytest.raises(httpx.HTTPStatusError):
-        await WebhookChannel(url).send(message)
+async def test_a_message_that_keeps_failing_is_marked_failed_and_an_admin_sends_it_again(
+    config: SQLAlchemyAsyncConfig, settings: Settings, client: Any, web: Any
+) -> None:
+    failing = FailingChannel()
+    notifications.configure_channels([failing])
+    async with session_scope(config) as session:
+        world = await make_world(session, settings)
+        world.users[Role.ADMIN].password_hash = await accounts.hash_password(ADMIN_PASSWORD)
+        await world.submit()
+    at = datetime.now(UTC)
+    for _ in range(notifications.MAX_ATTEMPTS):
+        await deliver(config, at)
+        at += notifications.LONGEST_WAIT + timedelta(seconds=1)
+    rows = await outbound_rows(config)
+    assert {(r.status, r.attempts) for r in rows} == {(OutboundStatus.FAILED, notifications.MAX_ATTEMPTS)}
+    assert all("the SMS gateway is down" in (r.last_error or "") for r in rows)
+    await web.login(world.users[Role.ADMIN].username, ADMIN_PASSWORD)
+    page = await client.get("/admin/outbound")
+    assert page.status_code == 200 and "the SMS gateway is down" in page.text
+    retried = await web.post_form("/admin/outbound/retry", {}, token_from="/admin/outbound")
+    assert retried.status_code == 303
     recording = RecordingChannel()
-    notifications.configure_channels([WebhookChannel(url), recording])
-    await notifications.deliver([message])
-    assert recording.messages == [message]
-    assert len(hook.received) == 2
+    recording.name = "failing"  # the gateway behind the same channel works again
+    notifications.configure_channels([recording])
+    assert (await deliver(config)).sent == len(rows)
+
+
+async def test_the_embedded_worker_delivers_soon_after_the_commit(
+    settings: Settings, gateway: tuple[str, type[_Hook]]
+) -> None:
+    """`shanzhi serve` (embedded worker): a resident's suggestion reaches the gateway within seconds,
+    without waiting for the minute's job run."""
+    url, hook = gateway
+    app = create_app(replace(settings, embedded_worker=True, notify_webhook_url=url))
+    config = make_alchemy_config(settings)
+    try:
+        async with session_scope(config) as session:
+            await make_world(session, settings)
+        async with AsyncTestClient(app=app) as client:
+            client.follow_redirects = False
+            page = await client.get("/suggest")
+            token = re.search(r'name="csrf-token" content="([^"]*)"', page.text)
+            assert token
+            sent = await client.post(
+                "/suggest",
+                data={"audience": "resident", "category": "environment", "description": "楼道里堆满了杂物，影响通行。", "_csrf_token": token.group(1)},
+                files=[("photos", ("", b"", "application/octet-stream"))],
+            )
+            assert sent.status_code == 303
+            for _ in range(100):
+                if len(hook.received) >= 2:
+                    break
+                await asyncio.sleep(0.05)
+        assert sorted(r["json"]["kind"] for r in hook.received) == ["new_appeal", "new_appeal"]
+        assert {m.status for m in await outbound_rows(config)} == {OutboundStatus.SENT}
+    finally:
+        await config.get_engine().dispose()

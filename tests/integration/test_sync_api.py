@@ -326,3 +326,21 @@ async def test_a_reused_record_id_is_refused_alone_and_the_rest_of_the_batch_app
     assert await db.scalar(select(func.count()).select_from(Appeal)) == 2
     stored = await db.get(Appeal, UUID(first["entity_id"]), populate_existing=True)
     assert stored is not None and stored.description == "沿街商铺门前路面塌陷"
+
+
+async def test_staff_hear_of_a_sync_in_their_language_with_links_to_the_cases(
+    client: AsyncTestClient, web: Web, world: World, db: AsyncSession
+) -> None:
+    """One notice per sync, in Chinese in the Chinese UI, linking every case it brought."""
+    await web.login("grid", PASSWORD)
+    phone = Device()
+    created = [phone.mutation("appeal", "create", appeal_fields(f"第{i}处井盖松动，需要加固", place=world.shop)) for i in range(2)]
+    assert [r["status"] for r in await _push(client, phone, *created)] == ["applied", "applied"]
+    await web.logout()
+    await web.login("staff", PASSWORD)
+    page = (await client.get("/inbox")).text
+    references = sorted((await db.scalars(select(Appeal.reference).where(Appeal.id.in_([UUID(m["entity_id"]) for m in created])))).all())
+    assert "王网格 从现场同步了新诉求：2 件" in page
+    for reference in references:
+        assert f'<a href="/appeals/{reference}">{reference}</a>' in page
+    assert "synced" not in page

@@ -168,7 +168,7 @@ async def test_two_staff_acting_at_once_one_wins_the_other_is_told_to_reload(
     let_first_commit.set()
     assert await first == "resolved"
     refusal = await second
-    assert "刚刚更新" in refusal or "updated this case" in refusal
+    assert refusal == "这个案件刚刚被其他人更新了，请查看最新情况后再操作。"
 
     async with config.get_session() as session:
         stored = await session.get(Appeal, case.id)

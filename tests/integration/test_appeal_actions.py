@@ -345,3 +345,25 @@ async def test_actions_outside_the_table_are_not_found(client: AsyncTestClient, 
     before = await staffing.state(reference)
     assert (await post(web, reference, action, note="x")).status_code == 404
     assert await staffing.state(reference) == before
+
+
+# --- a page that is out of date ---------------------------------------------------------------------------
+
+
+async def test_acting_on_an_out_of_date_page_is_refused_with_the_current_state_and_the_note_kept(
+    client: AsyncTestClient, web: Web, staffing: Staffing
+) -> None:
+    """Two staff had the case open; the first resolved it. The second's form still carries the version it
+    showed: it is refused (409, nothing written) with a "reload" message, the current page and the note."""
+    reference = await staffing.in_progress()
+    await sign_in(client, web, "staff")
+    shown = (await staffing.case(reference)).version
+    await staffing.act(reference, Action.RESOLVE, "admin", ActionInput(note="已处理完毕"))
+    before = await staffing.state(reference)
+    response = await post(web, reference, "resolve", note="我这边也修好了", version=str(shown))
+    await refused(
+        staffing, reference, response, 409,
+        "Someone else updated this case a moment ago. Please look at its current state and try again.", before,
+    )
+    assert "我这边也修好了</textarea>" in response.text  # kept where it can be copied
+    assert f'name="version" value="{shown + 1}"' in response.text  # the refreshed page acts on the new version

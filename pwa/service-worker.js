@@ -1,11 +1,18 @@
 /* Shanzhi service worker: precached, versioned static assets; network-first pages with a cached
- * fallback and an offline page. The server fills in the three constants below when it serves this
- * file at /service-worker.js (scope "/"), so any change to an asset makes a new worker version. */
+ * fallback (after an error, or after a few seconds of a weak signal) and an offline page. The server
+ * fills in the three constants below when it serves this file at /service-worker.js (scope "/"), so
+ * any change to an asset makes a new worker version.
+ *
+ * Rules (docs/field.md, "Offline"): a form sent while the network is gone gets a page that says it was
+ * not sent (never the browser's error page); a URL with a query string is never saved (it may carry
+ * form data); saved pages are dropped when the session ends; at most PAGES_LIMIT pages are kept. */
 const VERSION = "__SW_VERSION__";
 const PRECACHE_URLS = __PRECACHE_URLS__;
 const OFFLINE_URL = "__OFFLINE_URL__";
 const STATIC_CACHE = `shanzhi-static-${VERSION}`;
 const PAGES_CACHE = "shanzhi-pages";
+const PAGES_LIMIT = 60;
+const NAVIGATION_TIMEOUT_MS = 4000;
 // Pages that must always come from the server, never from a cache.
 const NEVER_CACHE = [/^\/login/, /^\/logout/, /^\/lang\//, /^\/healthz/, /^\/sync\//, /^\/api\//, /^\/open311\//];
 
@@ -23,10 +30,15 @@ if (OUTBOX_URL) {
 self.addEventListener("sync", (event) => {
   if (event.tag !== "shanzhi-outbox" || !self.ShanzhiOutbox) return;
   event.waitUntil(
-    self.ShanzhiOutbox.flush().then((report) => {
+    (async () => {
+      // Only the signed-in user's device: the session cookie that goes with this request is theirs,
+      // and another user's queued records wait for that user's own sign-in.
+      const userId = await self.ShanzhiOutbox.currentUser();
+      if (!userId) return;
+      const report = await self.ShanzhiOutbox.flush(userId);
       // Rejecting makes the browser retry the sync later, as it does for a failed network.
-      if (report.error) throw new Error(`outbox flush failed: ${report.error}`);
-    }),
+      if (report.error && report.error !== "not_signed_in") throw new Error(`outbox flush failed: ${report.error}`);
+    })(),
   );
 });
 
@@ -66,25 +78,28 @@ self.addEventListener("message", (event) => {
     event.waitUntil(Promise.all((event.data.urls || []).map((url) => savePage(url))));
   } else if (type === "PURGE_PAGES") {
     // After sign-out: drop saved pages (they may hold personal data), keep the offline page.
-    event.waitUntil(
-      (async () => {
-        await caches.delete(PAGES_CACHE);
-        const pages = await caches.open(PAGES_CACHE);
-        await pages.add(new Request(OFFLINE_URL, { credentials: "same-origin" }));
-      })(),
-    );
+    event.waitUntil(purgePages());
   }
 });
 
 self.addEventListener("fetch", (event) => {
   const request = event.request;
-  if (request.method !== "GET") return;
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
+  if (request.mode === "navigate" && request.method !== "GET") {
+    // A form sent as a page load: if it cannot reach the server, say so on a page of ours.
+    event.respondWith(fetch(request).catch(() => offlinePage("not-sent")));
+    return;
+  }
+  if (request.method !== "GET") return;
   if (url.pathname.startsWith("/static/")) {
     event.respondWith(cacheFirst(request));
-  } else if (request.mode === "navigate" && !NEVER_CACHE.some((re) => re.test(url.pathname))) {
-    event.respondWith(networkFirstPage(request));
+  } else if (request.mode === "navigate") {
+    if (NEVER_CACHE.some((re) => re.test(url.pathname))) {
+      event.respondWith(fetch(request).catch(() => offlinePage("page")));
+    } else {
+      event.respondWith(networkFirstPage(event));
+    }
   }
 });
 
@@ -94,39 +109,83 @@ async function cacheFirst(request) {
   const response = await fetch(request);
   if (response.ok) {
     const cache = await caches.open(STATIC_CACHE);
-    cache.put(request, response.clone());
+    await cache.put(request, response.clone());
   }
   return response;
 }
 
-function isSavablePage(response) {
+function isSavablePage(request, response) {
   const type = response.headers.get("content-type") || "";
-  // Keep only real pages: not redirects to the login page, not error pages.
-  return response.ok && !response.redirected && type.startsWith("text/html");
+  // Only real pages at plain addresses: not redirects (to the login page), not errors, and never an
+  // address with a query string, which may carry what someone typed into a form.
+  return response.ok && !response.redirected && type.startsWith("text/html") && !new URL(request.url).search;
+}
+
+function endsSession(response) {
+  return response.redirected && new URL(response.url).pathname.startsWith("/login");
+}
+
+async function purgePages() {
+  await caches.delete(PAGES_CACHE);
+  const pages = await caches.open(PAGES_CACHE);
+  await pages.add(new Request(OFFLINE_URL, { credentials: "same-origin" }));
+}
+
+async function putPage(request, response) {
+  const cache = await caches.open(PAGES_CACHE);
+  await cache.put(request, response);
+  const keys = await cache.keys();
+  // Oldest first (the Cache API keeps insertion order); the offline page is never dropped.
+  const extra = keys.filter((key) => new URL(key.url).pathname !== OFFLINE_URL).slice(0, Math.max(0, keys.length - PAGES_LIMIT));
+  await Promise.all(extra.map((key) => cache.delete(key)));
 }
 
 async function savePage(url) {
-  const path = new URL(url, self.location.origin).pathname;
+  const request = new Request(url, { credentials: "same-origin" });
+  const path = new URL(request.url).pathname;
   if (NEVER_CACHE.some((re) => re.test(path))) return;
   try {
-    const response = await fetch(url, { credentials: "same-origin" });
-    if (isSavablePage(response)) await (await caches.open(PAGES_CACHE)).put(url, response);
+    const response = await fetch(request);
+    if (isSavablePage(request, response)) await putPage(request, response);
   } catch (error) {
     // Offline at this moment: the page is saved on the next visit instead.
   }
 }
 
-async function networkFirstPage(request) {
+async function offlinePage(kind) {
   const cache = await caches.open(PAGES_CACHE);
+  const offline = await cache.match(OFFLINE_URL);
+  if (!offline) return Response.error();
+  // The same cached page serves "this page is not saved" and "your form was not sent".
+  const html = (await offline.text()).replace('data-offline-kind="page"', `data-offline-kind="${kind}"`);
+  return new Response(html, { status: 200, headers: { "Content-Type": "text/html; charset=utf-8" } });
+}
+
+function pause(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function networkFirstPage(event) {
+  const request = event.request;
+  const cache = await caches.open(PAGES_CACHE);
+  const cached = cache.match(request).then((hit) => hit || cache.match(request, { ignoreSearch: true }));
+  const network = fetch(request);
+  // Whatever the page gets, the fresh copy is saved (or the saved pages dropped when the session ended).
+  event.waitUntil(
+    network
+      .then((response) => {
+        if (endsSession(response)) return purgePages();
+        if (isSavablePage(request, response)) return putPage(request, response.clone());
+        return null;
+      })
+      .catch(() => null),
+  );
   try {
-    const response = await fetch(request);
-    if (isSavablePage(response)) cache.put(request, response.clone());
+    // A weak signal must not hang the worker's screen: after a few seconds a saved copy wins.
+    const slow = pause(NAVIGATION_TIMEOUT_MS).then(async () => (await cached) || network);
+    const response = await Promise.race([network, slow]);
     return response;
   } catch (error) {
-    const cached = (await cache.match(request)) || (await cache.match(request, { ignoreSearch: true }));
-    if (cached) return cached;
-    const offline = await cache.match(OFFLINE_URL);
-    if (offline) return offline;
-    throw error;
+    return (await cached) || offlinePage("page");
   }
 }

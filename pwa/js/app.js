@@ -1,7 +1,14 @@
 // Shanzhi page script: service worker registration and update banner, htmx CSRF header, offline
-// banner. Every user-facing text comes from the server-rendered page (translated there).
+// banner, forms that never lose what was typed, and a sign-out that never loses a queued record.
+// Every user-facing text comes from the server-rendered page (translated there).
 
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+const text = (key) => document.querySelector(`#page-text [data-t="${key}"]`)?.textContent.trim() || "";
+const body = document.body;
+const userId = body.dataset.user || "";
+const PENDING_LOGOUT = "shanzhi.pending-logout";
+const SUBMITTING = "shanzhi.submitting";
+const DRAFT_PREFIX = "shanzhi.draft:";
 
 // htmx sends the CSRF token as a header on every unsafe request.
 document.addEventListener("htmx:configRequest", (event) => {
@@ -9,15 +16,264 @@ document.addEventListener("htmx:configRequest", (event) => {
   if (token) event.detail.headers["x-csrftoken"] = token;
 });
 
-function showOfflineState() {
+// --- Forms while offline: disabled, visibly, with what was typed kept -----------------------------------
+//
+// Field forms go through the outbox (field.js) and work offline. Every other form posts to the server:
+// offline it is disabled with a note, and what was typed is kept on the phone (a draft) until a
+// submission reaches the server, so a form sent into a dead network (the service worker answers with a
+// "not sent" page) is filled in again when the person goes back.
+
+const guardedForms = () =>
+  [...document.querySelectorAll('form[method="post" i]')].filter((form) => !form.matches("[data-field-form], .logout-form"));
+
+function draftKey(form) {
+  return `${DRAFT_PREFIX}${location.pathname}|${form.getAttribute("action") || ""}`;
+}
+
+function draftFields(form) {
+  return [...form.elements].filter(
+    (field) => field.name && field.name !== "_csrf_token" && !["password", "file", "hidden", "submit", "button"].includes(field.type),
+  );
+}
+
+function saveDraft(form) {
+  const values = {};
+  for (const field of draftFields(form)) {
+    if (field.type === "checkbox" || field.type === "radio") {
+      if (field.checked) (values[field.name] ||= []).push(field.value);
+    } else if (field.value) {
+      values[field.name] = [field.value];
+    }
+  }
+  try {
+    if (Object.keys(values).length) localStorage.setItem(draftKey(form), JSON.stringify(values));
+    else localStorage.removeItem(draftKey(form));
+  } catch (error) {
+    // Storage full or disabled: the form still works, only the draft is not kept.
+  }
+}
+
+function restoreDraft(form) {
+  let values = null;
+  try {
+    values = JSON.parse(localStorage.getItem(draftKey(form)) || "null");
+  } catch (error) {
+    values = null;
+  }
+  if (!values) return;
+  let restored = false;
+  for (const field of draftFields(form)) {
+    const kept = values[field.name];
+    if (!kept) continue;
+    if (field.type === "checkbox" || field.type === "radio") {
+      if (!field.checked && kept.includes(field.value)) field.checked = restored = true;
+    } else if (!field.value || field.tagName === "SELECT") {
+      // What the server filled in (after its own refusal) wins over the draft; an empty field is filled.
+      if (field.value !== kept[0]) {
+        field.value = kept[0];
+        restored = true;
+      }
+    }
+  }
+  if (restored) note(form, "draft-restored", text("form_restored"));
+}
+
+function note(form, kind, message) {
+  let node = form.querySelector(`[data-form-note="${kind}"]`);
+  if (!message) {
+    node?.remove();
+    return;
+  }
+  if (!node) {
+    node = document.createElement("p");
+    node.className = kind === "offline" ? "alert alert-warning form-offline-note" : "alert alert-info";
+    node.dataset.formNote = kind;
+    node.setAttribute("role", "status");
+    form.prepend(node);
+  }
+  node.textContent = message;
+}
+
+function showNetworkState() {
   const offline = !navigator.onLine;
-  document.body.classList.toggle("is-offline", offline);
+  body.classList.toggle("is-offline", offline);
   const banner = document.getElementById("net-status");
   if (banner) banner.hidden = !offline;
+  for (const form of guardedForms()) {
+    form.dataset.offline = String(offline);
+    for (const button of form.querySelectorAll('button[type="submit"], button:not([type]), input[type="submit"]')) {
+      if (offline) {
+        if (!button.disabled) button.dataset.offlineDisabled = "true";
+        button.disabled = true;
+      } else if (button.dataset.offlineDisabled) {
+        button.disabled = false;
+        delete button.dataset.offlineDisabled;
+      }
+    }
+    note(form, "offline", offline ? text("form_offline") : "");
+  }
 }
-window.addEventListener("online", showOfflineState);
-window.addEventListener("offline", showOfflineState);
-showOfflineState();
+
+function settleLastSubmission() {
+  // The page after a submission: if it is the service worker's "not sent" page, the draft stays for
+  // when the person goes back; any page from the server means the server has the submission.
+  const submitted = sessionStorage.getItem(SUBMITTING);
+  if (!submitted) return;
+  sessionStorage.removeItem(SUBMITTING);
+  if (document.querySelector('[data-offline-kind="not-sent"]')) return;
+  try {
+    localStorage.removeItem(submitted);
+  } catch (error) {
+    // nothing to clean
+  }
+}
+
+function guardForms(root = document) {
+  for (const form of guardedForms()) {
+    if (form.dataset.guarded || !root.contains(form)) continue;
+    form.dataset.guarded = "true";
+    restoreDraft(form);
+    form.addEventListener("input", () => saveDraft(form));
+    form.addEventListener("change", () => saveDraft(form));
+    form.addEventListener("submit", (event) => {
+      if (!navigator.onLine) {
+        event.preventDefault();
+        note(form, "offline", text("form_offline"));
+        return;
+      }
+      saveDraft(form);
+      sessionStorage.setItem(SUBMITTING, draftKey(form));
+    });
+  }
+}
+
+window.addEventListener("online", () => {
+  showNetworkState();
+  finishOfflineSignOut();
+});
+window.addEventListener("offline", showNetworkState);
+// A page restored from the back-forward cache: the network may have changed meanwhile.
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) showNetworkState();
+});
+document.addEventListener("htmx:load", (event) => {
+  guardForms(event.target);
+  showNetworkState();
+});
+settleLastSubmission();
+guardForms();
+showNetworkState();
+
+// --- Signing out without losing queued records ---------------------------------------------------------
+
+const Outbox = () => window.ShanzhiOutbox;
+
+async function waitingRecords() {
+  if (!userId || !Outbox()) return 0;
+  try {
+    const { pending, rejected } = await Outbox().counts(userId);
+    return pending + rejected;
+  } catch (error) {
+    return 0;
+  }
+}
+
+async function dropPersonalData() {
+  // Saved pages and downloaded reference data may hold personal data; the outbox itself stays.
+  if (Outbox()) await Outbox().forgetReferences().catch(() => null);
+  const registration = await navigator.serviceWorker?.ready.catch(() => null);
+  registration?.active?.postMessage({ type: "PURGE_PAGES" });
+}
+
+function signOutDialog() {
+  return document.getElementById("signout-dialog");
+}
+
+function openDialog(message, buttons) {
+  const dialog = signOutDialog();
+  dialog.querySelector("[data-signout-message]").textContent = message;
+  for (const button of dialog.querySelectorAll("[data-signout-action]")) button.hidden = !buttons.includes(button.dataset.signoutAction);
+  if (!dialog.open) dialog.showModal();
+  return new Promise((resolve) => {
+    const choose = (event) => {
+      const action = event.target.closest("[data-signout-action]")?.dataset.signoutAction;
+      if (!action) return;
+      dialog.removeEventListener("click", choose);
+      resolve(action);
+    };
+    dialog.addEventListener("click", choose);
+  });
+}
+
+async function signOutOffline(form, waiting) {
+  try {
+    localStorage.setItem(PENDING_LOGOUT, csrfToken());
+  } catch (error) {
+    // Without storage the server session simply expires later.
+  }
+  await dropPersonalData();
+  const message = waiting ? text("signout_offline_waiting").replace("%(count)s", String(waiting)) : text("signout_offline");
+  await openDialog(message, ["ok"]);
+  signOutDialog().close();
+  location.replace("/offline");
+}
+
+async function onSignOut(event) {
+  const form = event.currentTarget;
+  if (form.dataset.confirmed) return;
+  event.preventDefault();
+  const waiting = await waitingRecords();
+  if (!navigator.onLine) {
+    await signOutOffline(form, waiting);
+    return;
+  }
+  if (waiting) {
+    for (;;) {
+      const choice = await openDialog(text("signout_waiting").replace("%(count)s", String(waiting)), ["sync", "anyway", "cancel"]);
+      if (choice === "cancel") {
+        signOutDialog().close();
+        return;
+      }
+      if (choice === "anyway") break;
+      const report = await Outbox().flush(userId);
+      if (!report.error && (await waitingRecords()) === 0) break;
+      const left = await waitingRecords();
+      if (!left) break;
+      // Still not sent (no network, or the server refused some): say so and ask again.
+      await openDialog(text("signout_sync_failed").replace("%(count)s", String(left)), ["ok"]);
+    }
+    signOutDialog().close();
+  }
+  await dropPersonalData();
+  form.dataset.confirmed = "true";
+  form.requestSubmit();
+}
+
+async function finishOfflineSignOut() {
+  // Signed out while offline: tell the server as soon as there is a network.
+  let token = null;
+  try {
+    token = localStorage.getItem(PENDING_LOGOUT);
+  } catch (error) {
+    token = null;
+  }
+  if (token === null || !navigator.onLine) return;
+  try {
+    const response = await fetch("/logout", { method: "POST", headers: { "x-csrftoken": token }, credentials: "same-origin" });
+    if (!response.ok && response.status !== 401 && response.status !== 403) return;
+  } catch (error) {
+    return; // still no network: next time
+  }
+  localStorage.removeItem(PENDING_LOGOUT);
+  if (userId) location.replace("/login?signed_out=1");
+}
+
+document.querySelector(".logout-form")?.addEventListener("submit", onSignOut);
+// The "not sent" page: back to the form, where what was typed is filled in again.
+document.querySelector("[data-history-back]")?.addEventListener("click", () => history.back());
+finishOfflineSignOut();
+
+// --- Service worker: registration, updates -------------------------------------------------------------
 
 function offerUpdate(worker) {
   const banner = document.getElementById("sw-update");
@@ -59,12 +315,7 @@ async function registerServiceWorker() {
       if (installing.state === "installed" && navigator.serviceWorker.controller) offerUpdate(installing);
     });
   });
-  if (document.querySelector("[data-purge-pages]")) {
-    // Signed out: saved pages and downloaded reference data may hold personal data; the outbox stays.
-    if (window.ShanzhiOutbox) await window.ShanzhiOutbox.forgetReferences().catch(() => null);
-    const ready = await navigator.serviceWorker.ready;
-    ready.active?.postMessage({ type: "PURGE_PAGES" });
-  }
+  if (document.querySelector("[data-purge-pages]")) await dropPersonalData();
 }
 
 registerServiceWorker().catch((error) => console.warn("Service worker registration failed", error));

@@ -76,6 +76,22 @@ async function describeState(report) {
 }
 
 let syncing = null;
+let retryTimer = null;
+let failures = 0;
+
+/** After a failed sync, try again by itself: 5 s, 15 s, 45 s ... at most every 5 minutes. */
+function retryLater(report) {
+  clearTimeout(retryTimer);
+  if (!report?.error || report.error === "not_signed_in") {
+    failures = 0;
+    return;
+  }
+  failures += 1;
+  const delay = Math.min(5000 * 3 ** (failures - 1), 300000);
+  retryTimer = setTimeout(() => {
+    if (navigator.onLine) syncNow();
+  }, delay);
+}
 
 /** Flush the outbox, then pull fresh reference data. Never throws: failures leave the records queued. */
 function syncNow() {
@@ -95,6 +111,7 @@ function syncNow() {
       report = { error: "network" };
     }
     if (report?.error) Outbox.requestBackgroundSync();
+    retryLater(report);
     await describeState(report);
     await redraw();
     return report;
@@ -737,6 +754,7 @@ async function start() {
   if (form?.dataset.fieldForm === "return-visit") setupReturnVisit(form);
   if (form?.dataset.fieldForm === "appeal-edit") await setupAppealEdit(form);
   await Outbox.device(userId);
+  await Outbox.setCurrentUser(userId);
   await redraw();
   await describeState(null);
   if (page === "outbox") await showPersistence();

@@ -13,34 +13,46 @@
   "use strict";
 
   const DB_NAME = "shanzhi-field";
-  const DB_VERSION = 1;
+  // 1: devices, outbox, photos, refs. 2: meta (who is signed in on this profile).
+  const DB_VERSION = 2;
   const LOCK_NAME = "shanzhi-outbox-flush";
   const SYNC_TAG = "shanzhi-outbox";
   const BATCH_SIZE = 100;
   const MAX_DRIFT_MS = 5 * 60 * 1000;
   const SENT_KEPT_MS = 7 * 24 * 3600 * 1000;
   const PHOTO_LONG_EDGE = 1600;
-  const REQUEST_TIMEOUT_MS = 30000;
+  // Tunable (tests shorten them): a request that takes longer is abandoned and tried again later.
+  const settings = { requestTimeoutMs: 30000, photoTimeoutMs: 60000 };
   const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel("shanzhi-outbox") : null;
 
   // --- IndexedDB -----------------------------------------------------------------------------------
 
   let dbPromise = null;
 
+  /** Each step brings a database of the previous version up to the next one, keeping every record:
+   * a phone that last ran version 1 keeps its queued mutations through any later upgrade. */
+  const UPGRADES = [
+    (db) => {
+      // One row per signed-in user on this profile: device id, seq counter, clock, pull cursor.
+      db.createObjectStore("devices", { keyPath: "userId" });
+      const outbox = db.createObjectStore("outbox", { keyPath: "mutation_id" });
+      outbox.createIndex("by_device_seq", ["device_id", "seq"], { unique: true });
+      outbox.createIndex("by_user", "user_id");
+      db.createObjectStore("photos", { keyPath: "sha" });
+      const refs = db.createObjectStore("refs", { keyPath: ["userId", "entity", "id"] });
+      refs.createIndex("by_user_entity", ["userId", "entity"]);
+    },
+    (db) => {
+      db.createObjectStore("meta", { keyPath: "key" });
+    },
+  ];
+
   function openDb() {
     if (dbPromise) return dbPromise;
     dbPromise = new Promise((resolve, reject) => {
       const request = indexedDB.open(DB_NAME, DB_VERSION);
-      request.onupgradeneeded = () => {
-        const db = request.result;
-        // One row per signed-in user on this profile: device id, seq counter, clock, pull cursor.
-        db.createObjectStore("devices", { keyPath: "userId" });
-        const outbox = db.createObjectStore("outbox", { keyPath: "mutation_id" });
-        outbox.createIndex("by_device_seq", ["device_id", "seq"], { unique: true });
-        outbox.createIndex("by_user", "user_id");
-        db.createObjectStore("photos", { keyPath: "sha" });
-        const refs = db.createObjectStore("refs", { keyPath: ["userId", "entity", "id"] });
-        refs.createIndex("by_user_entity", ["userId", "entity"]);
+      request.onupgradeneeded = (event) => {
+        for (let version = event.oldVersion; version < DB_VERSION; version += 1) UPGRADES[version](request.result);
       };
       request.onsuccess = () => {
         const db = request.result;
@@ -52,6 +64,9 @@
       };
       request.onerror = () => reject(request.error);
       request.onblocked = () => reject(new Error("IndexedDB upgrade blocked"));
+    }).catch((error) => {
+      dbPromise = null; // a failure is not kept: the next call tries again
+      throw error;
     });
     return dbPromise;
   }
@@ -328,16 +343,20 @@
     }
   }
 
-  async function call(path, deviceId, init) {
-    const headers = { "X-Shanzhi-Device": deviceId, Accept: "application/json", ...(init.headers || {}) };
+  /** fetch, abandoned after `timeoutMs` (a stalled upload must not hold the flush lock forever). */
+  async function fetchWithin(path, init, timeoutMs) {
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
-    let response;
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
     try {
-      response = await fetch(path, { ...init, headers, credentials: "same-origin", cache: "no-store", signal: controller.signal });
+      return await fetch(path, { ...init, credentials: "same-origin", cache: "no-store", signal: controller.signal });
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  async function call(path, deviceId, init) {
+    const headers = { "X-Shanzhi-Device": deviceId, Accept: "application/json", ...(init.headers || {}) };
+    const response = await fetchWithin(path, { ...init, headers }, settings.requestTimeoutMs);
     let body = null;
     try {
       body = await response.json();
@@ -354,7 +373,7 @@
     if (!row) return false; // not on this phone any more: the server will say photo_missing
     if (row.uploaded) return true;
     const headers = { "X-Shanzhi-Device": deviceId, "Content-Type": "image/jpeg" };
-    const response = await fetch(`/sync/photos/${sha}`, { method: "PUT", body: row.blob, headers, credentials: "same-origin", cache: "no-store" });
+    const response = await fetchWithin(`/sync/photos/${sha}`, { method: "PUT", body: row.blob, headers }, settings.photoTimeoutMs);
     if (!response.ok) throw new SyncHttpError(response.status, await response.json().catch(() => null));
     await setPhotoUploaded(sha, true);
     return true;
@@ -462,30 +481,41 @@
     return work();
   }
 
-  /** Push everything pending. `userId` limits it to one user's device (the page); without it every
-   * device on this profile is tried (the service worker, which does not know who is signed in). */
+  /** Push the signed-in user's pending mutations (only theirs: the session cookie sent with the push
+   * is theirs, and another user's device must never be bound to it). */
   async function flush(userId) {
     return withLock(async () => {
       const report = { applied: 0, duplicate: 0, conflict: 0, rejected: 0, error: null, status: null };
       announce("flush-start");
       try {
-        const devices = userId ? [await device(userId)] : await readAll("devices");
-        for (const row of devices) {
-          try {
-            await pushDevice(row.userId, row.deviceId, report);
-          } catch (error) {
-            // Network down, server gone, 5xx, unreadable answer: everything stays pending.
-            report.error = error instanceof SyncHttpError ? error.body?.code || `http_${error.status}` : "network";
-            report.status = error instanceof SyncHttpError ? error.status : null;
-            if (userId) break;
-          }
-        }
+        const row = await device(userId);
+        await pushDevice(row.userId, row.deviceId, report);
         await pruneSent();
+      } catch (error) {
+        // Network down, server gone, stalled, 5xx, unreadable answer: everything stays pending.
+        report.error = error instanceof SyncHttpError ? error.body?.code || `http_${error.status}` : "network";
+        report.status = error instanceof SyncHttpError ? error.status : null;
       } finally {
         announce("flush-end", { report });
       }
       return report;
     });
+  }
+
+  // --- Who is signed in on this profile (for Background Sync) ------------------------------------------
+
+  async function setCurrentUser(userId) {
+    const db = await openDb();
+    const tx = db.transaction("meta", "readwrite");
+    if (userId) tx.objectStore("meta").put({ key: "currentUser", userId });
+    else tx.objectStore("meta").delete("currentUser");
+    await done(tx);
+  }
+
+  async function currentUser() {
+    const db = await openDb();
+    const row = await req(db.transaction("meta").objectStore("meta").get("currentUser"));
+    return row ? row.userId : null;
   }
 
   // --- Pull --------------------------------------------------------------------------------------------
@@ -574,18 +604,23 @@
     }
   }
 
-  /** After sign-out: drop the downloaded reference data (it holds residents' names and phones) and the
-   * pull cursors, so the next sign-in downloads afresh. The outbox itself stays: nothing unsent is lost. */
+  /** After sign-out: drop the downloaded reference data (it holds residents' names and phones), the pull
+   * cursors (the next sign-in downloads afresh) and who is signed in. The outbox itself stays: nothing
+   * unsent is lost; it is sent after its user signs in again. */
   async function forgetReferences() {
     const db = await openDb();
-    const tx = db.transaction(["refs", "devices"], "readwrite");
+    const tx = db.transaction(["refs", "devices", "meta"], "readwrite");
     tx.objectStore("refs").clear();
+    tx.objectStore("meta").delete("currentUser"); // nobody is signed in: Background Sync pushes nothing
     const devices = tx.objectStore("devices");
     for (const row of await req(devices.getAll())) devices.put({ ...row, cursor: null, pulledAt: null });
     await done(tx);
   }
 
   scope.ShanzhiOutbox = {
+    settings,
+    setCurrentUser,
+    currentUser,
     forgetReferences,
     SYNC_TAG,
     openDb,

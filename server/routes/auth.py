@@ -46,7 +46,8 @@ async def login_page(
         notice = _("You have signed out.")
     return render(
         request, "auth/login.html",
-        username="", next=safe_next(next, ""), error=None, notice=notice, purge_pages=signed_out,
+        # Signed out, or the session ended: pages saved on the phone (with personal data) are dropped.
+        username="", next=safe_next(next, ""), error=None, notice=notice, purge_pages=signed_out or expired,
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from litestar import Request, get
+from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.response import Template
 from sqlalchemy import or_, select
@@ -207,4 +207,13 @@ async def outbox_page(request: Request, db_session: NamedDependency[AsyncSession
     return render(request, "field/outbox.html", **_common(user, grid))
 
 
-route_handlers = [field_home, visit_form, return_visit_form, appeal_form, appeal_edit_form, outbox_page]
+@post(["/field/visit", "/field/return-visit", "/field/appeal", "/field/appeals/edit"], opt=roles(Role.GRID_WORKER), status_code=200)
+async def field_form_without_script(request: Request) -> Template:
+    """A field form arrives as a plain POST only when the page's script did not start (the outbox
+    saves every record instead). Nothing is recorded; what was typed is shown so it is not lost."""
+    form = await request.form()
+    typed = [(key, str(value)) for key, value in form.multi_items() if key != "_csrf_token" and isinstance(value, str) and value.strip()]
+    return render(request, "field/not_started.html", typed=typed, back=request.url.path)
+
+
+route_handlers = [field_home, visit_form, return_visit_form, appeal_form, appeal_edit_form, outbox_page, field_form_without_script]

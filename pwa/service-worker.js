@@ -126,9 +126,10 @@ function endsSession(response) {
 }
 
 async function purgePages() {
-  await caches.delete(PAGES_CACHE);
-  const pages = await caches.open(PAGES_CACHE);
-  await pages.add(new Request(OFFLINE_URL, { credentials: "same-origin" }));
+  // Everything but the offline page (which must still be there when this happens offline).
+  const cache = await caches.open(PAGES_CACHE);
+  const keys = await cache.keys();
+  await Promise.all(keys.filter((key) => new URL(key.url).pathname !== OFFLINE_URL).map((key) => cache.delete(key)));
 }
 
 async function putPage(request, response) {

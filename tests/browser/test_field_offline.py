@@ -522,6 +522,7 @@ def test_return_visits_made_offline_apply_once_and_a_reopened_case_becomes_a_con
     expect(page.locator("main")).to_contain_text(found["cases"][reopened].reference)
     page.goto("/grid")
     page.locator(".logout-form button").click()
+    page.wait_for_url(re.compile(r"/login\?signed_out=1$"))  # sign-out checks the outbox first
     sign_in(page, "staff")
     page.goto("/sync/devices")
     expect(page.locator("main")).to_contain_text(found["cases"][reopened].reference)

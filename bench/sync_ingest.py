@@ -37,6 +37,7 @@ from server.services.appeal_workflow import Action
 from server.services.appeals import Actor, ActionInput, AppealInput
 from server.services.deadlines import TimeLimits
 from server.settings import Settings
+from server.services import field_sync
 from sync import engine
 from sync import protocol as p
 from sync.hlc import Clock
@@ -88,7 +89,7 @@ async def _prepare(settings: Settings, n_shared: int, n_resolved: int) -> dict[s
             current_actor.set(None)
             user = await session.get(User, world.users["grid"])
             assert user is not None
-            worker = engine.Worker(id=user.id, display_name=user.display_name, role=user.role, grid_id=user.place_id)
+            worker = user
             return {"world": world, "worker": worker, "shared": shared, "resolved": resolved}
     finally:
         await config.get_engine().dispose()
@@ -130,7 +131,7 @@ def day_of_work(prep: dict[str, Any], visits: int, per_visit: int, quick: int, u
 async def _push(settings: Settings, prep: dict[str, Any], body: bytes, profile: cProfile.Profile | None = None) -> tuple[float, dict[str, int]]:
     config = make_alchemy_config(settings)
     worker = prep["worker"]
-    ctx = engine.Context(worker=worker, limits=TimeLimits.from_settings(settings), uploads_dir=settings.uploads_dir, server_clock=Clock("server"))
+    ctx = field_sync.context_for(worker, settings, Clock("server"))
     current_actor.set(worker.id)
     try:
         # Warm the connection pool so the timing is the server's work, not the first connect.

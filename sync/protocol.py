@@ -25,6 +25,10 @@ TOO_OLD = "too_old"
 CLOCK_AHEAD = "clock_ahead"
 UNKNOWN_OPERATION = "unknown_operation"
 MALFORMED = "malformed"
+# Whole-request codes (besides malformed).
+BATCH_TOO_LARGE = "batch_too_large"
+DEVICE_BOUND = "device_bound_to_other_user"
+RESYNC = "resync"
 
 Seq = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
@@ -46,7 +50,7 @@ class Mutation(msgspec.Struct, kw_only=True):
 
 class PushRequest(msgspec.Struct, kw_only=True):
     device_id: UUID
-    mutations: Annotated[list[Mutation], msgspec.Meta(max_length=MAX_BATCH)]
+    mutations: list[Mutation]
 
 
 class BatchError(Exception):
@@ -66,6 +70,8 @@ def decode_push(body: bytes) -> PushRequest:
         raise BatchError(MALFORMED, str(error)) from error
     except msgspec.DecodeError as error:
         raise BatchError(MALFORMED, "not JSON") from error
+    if len(batch.mutations) > MAX_BATCH:
+        raise BatchError(BATCH_TOO_LARGE, f"at most {MAX_BATCH} mutations per batch")
     last = 0
     for mutation in batch.mutations:
         if mutation.device_id != batch.device_id:

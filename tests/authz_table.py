@@ -132,6 +132,7 @@ TABLE: list[Row] = [
     Row("POST", "/sync/push", only(Role.GRID_WORKER)),
     Row("GET", "/sync/pull", only(Role.GRID_WORKER)),
     Row("PUT", "/sync/photos/{sha256:str}", only(Role.GRID_WORKER), sample="/sync/photos/" + "0" * 64),
+    Row("GET", "/sync/schema.json", EVERYONE),
     # Field pages of the grid worker (F1-F4)
     # -- field rows --
     Row("GET", "/field", only(Role.GRID_WORKER)),

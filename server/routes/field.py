@@ -24,7 +24,7 @@ from server.models.appeals import AppealStatus, Evaluation, VisitMethod
 from server.models.field import Visit, VisitPurpose, VisitSubject
 from server.security import CurrentUser, roles
 from server.services import appeal_ledger as ledger
-from server.services import places
+from server.services import appeal_scope, places
 from server.services.appeal_catalog import CATEGORIES
 from server.services.appeal_ledger import AUDIENCE_LABELS, EVALUATION_LABELS, METHOD_LABELS
 from server.services.appeal_workflow import OPEN, STATUS_LABELS
@@ -102,7 +102,7 @@ async def appeals_in_scope(session: AsyncSession, user: CurrentUser, statuses: f
     return list(
         await session.scalars(
             select(Appeal)
-            .where(or_(Appeal.assignee_id == user.id, Appeal.created_by_id == user.id), Appeal.status.in_(statuses))
+            .where(appeal_scope.responsible_cases(user.id), Appeal.status.in_(statuses))
             .order_by(Appeal.received_at.desc())
             .limit(200)
         )

@@ -1,4 +1,5 @@
-"""The sync API (F5, docs/sync.md): a thin shell over `sync/`. Grid workers only; JSON in and out.
+"""The sync API (F5, docs/sync.md): a thin shell over `sync/`. JSON in and out; who may push or pull
+what is the op table's (sync/ops.py), filled by the areas (server/services/field_sync.py …).
 
 The one place a route commits itself: a push is answered only after its transaction committed
 ("acknowledged means committed"), so the commit cannot be left to the response hook."""
@@ -16,15 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db import mark_writer
 from server.i18n import gettext as _
-from server.models import Role
-from server.security import roles
+from server.security import public, signed_in
 from server.services import photos
 from server.services.deadlines import TimeLimits
 from server.services.errors import ServiceError
 from server.settings import Settings
 from server.web import current_user
 from sync import cursor as cursors
-from sync import engine
+from server.services import field_sync  # registers the field work operations and pull sources
+from sync import engine, ops
 from sync import protocol as p
 from sync import pull as pulling
 from sync.hlc import Clock
@@ -47,10 +48,10 @@ def server_clock(request: Request) -> Clock:
     return clock
 
 
-def _worker(request: Request) -> engine.Worker:
+def _sender(request: Request) -> ops.Sender:
     user = current_user(request)
-    assert user is not None  # the guard let a grid worker through
-    return engine.Worker(id=user.id, display_name=user.display_name, role=user.role, grid_id=user.place_id)
+    assert user is not None  # the guard let a signed-in user through
+    return ops.Sender(id=user.id, display_name=user.display_name, role=user.role.value, area_id=user.place_id)
 
 
 def _device_id(request: Request) -> UUID | None:
@@ -60,11 +61,22 @@ def _device_id(request: Request) -> UUID | None:
         return None
 
 
-def _context(request: Request, settings: Settings) -> engine.Context:
-    return engine.Context(
-        worker=_worker(request), limits=TimeLimits.from_settings(settings), uploads_dir=settings.uploads_dir,
-        server_clock=server_clock(request), user_agent=request.headers.get("user-agent"),
+def context(request: Request, settings: Settings) -> ops.Context:
+    return ops.Context(
+        sender=_sender(request), server_clock=server_clock(request), now=lambda: datetime.now(UTC),
+        uploads_dir=settings.uploads_dir, extras={"limits": TimeLimits.from_settings(settings)},
+        user_agent=request.headers.get("user-agent"),
     )
+
+
+def _refusal(request: Request) -> Response[dict[str, Any]] | None:
+    """The whole-request checks every sync call shares: an account that may sync, a device id."""
+    user = current_user(request)
+    if user is None or user.role.value not in ops.senders():
+        return _error(403, p.FORBIDDEN, _("Your account does not use offline sync."))
+    if _device_id(request) is None:
+        return _error(400, p.MALFORMED, _("Send JSON with the X-Shanzhi-Device header."))
+    return None
 
 
 def _result(outcome: engine.Outcome) -> dict[str, Any]:
@@ -93,22 +105,25 @@ def _meta(request: Request) -> dict[str, str]:
     return {"server_hlc": server_clock(request).tick().pack(), "server_time": datetime.now(UTC).isoformat()}
 
 
-@post("/sync/push", opt=roles(Role.GRID_WORKER), request_max_body_size=MAX_PUSH_BYTES, status_code=200)
+@post("/sync/push", opt=signed_in(), request_max_body_size=MAX_PUSH_BYTES, status_code=200)
 async def push(request: Request, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]) -> Response[dict[str, Any]]:
-    device_id = _device_id(request)
-    if device_id is None or "json" not in request.headers.get("content-type", ""):
+    refused = _refusal(request)
+    if refused is not None:
+        return refused
+    if "json" not in request.headers.get("content-type", ""):
         return _error(400, p.MALFORMED, _("Send JSON with the X-Shanzhi-Device header."))
     try:
         batch = p.decode_push(await request.body())
     except p.BatchError as error:
-        return _error(400, error.code, _("The batch could not be read: %(detail)s") % {"detail": error.detail})
-    if batch.device_id != device_id:
+        status = 413 if error.code == p.BATCH_TOO_LARGE else 400
+        return _error(status, error.code, _("The batch could not be read: %(detail)s") % {"detail": error.detail})
+    if batch.device_id != _device_id(request):
         return _error(400, p.MALFORMED, _("The batch could not be read: %(detail)s") % {"detail": "device_id"})
     try:
-        outcomes = await engine.push(db_session, batch, _context(request, settings))
+        outcomes = await engine.push(db_session, batch, context(request, settings))
     except engine.DeviceBoundError:
         await db_session.rollback()
-        return _error(403, "device_bound_to_other_user", _("This device is registered to another user. Sign in again to use it."))
+        return _error(403, p.DEVICE_BOUND, _("This device is registered to another user. Sign in again to use it."))
     await db_session.commit()  # before answering: a result means committed
     # The photos of what is now stored were linked into uploads/: their staged copies can go.
     used = [sha for m, o in zip(batch.mutations, outcomes, strict=True) if o.status in {p.APPLIED, p.DUPLICATE} for sha in engine.photos_named(m)]
@@ -116,27 +131,27 @@ async def push(request: Request, db_session: NamedDependency[AsyncSession], sett
     return Response({"results": [_result(o) for o in outcomes], **_meta(request)}, status_code=200)
 
 
-@get("/sync/pull", opt=roles(Role.GRID_WORKER))
+@get("/sync/pull", opt=signed_in())
 async def pull(
     request: Request, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings],
     cursor: FromQuery[str | None] = None, limit: FromQuery[int] = pulling.DEFAULT_LIMIT,
 ) -> Response[dict[str, Any]]:
-    device_id = _device_id(request)
-    if device_id is None:
-        return _error(400, p.MALFORMED, _("Send JSON with the X-Shanzhi-Device header."))
+    refused = _refusal(request)
+    if refused is not None:
+        return refused
     mark_writer()  # a pull records the device (first contact, last pull time)
-    ctx = _context(request, settings)
+    ctx = context(request, settings)
     try:
-        device = await engine.bind_device(db_session, device_id, ctx)
+        device = await engine.bind_device(db_session, _device_id(request), ctx)  # type: ignore[arg-type]
     except engine.DeviceBoundError:
         await db_session.rollback()
-        return _error(403, "device_bound_to_other_user", _("This device is registered to another user. Sign in again to use it."))
+        return _error(403, p.DEVICE_BOUND, _("This device is registered to another user. Sign in again to use it."))
     now = datetime.now(UTC)
     try:
-        page = await pulling.pull(db_session, ctx.worker, cursor=cursor, secret=settings.secret_key, now=now, limit=limit)
+        page = await pulling.pull(db_session, ctx, cursor=cursor, secret=settings.secret_key, now=now, limit=limit)
     except cursors.CursorError:
         await db_session.commit()
-        return _error(410, "resync", _("Saved data is out of date; fetching everything again."))
+        return _error(410, p.RESYNC, _("Saved data is out of date; fetching everything again."))
     device.last_pull_at = now
     await db_session.commit()
     return Response(
@@ -145,10 +160,18 @@ async def pull(
     )
 
 
-@put("/sync/photos/{sha256:str}", opt=roles(Role.GRID_WORKER), request_max_body_size=MAX_PHOTO_UPLOAD, status_code=201)
+@get("/sync/schema.json", opt=public())
+async def schema() -> Response[dict[str, Any]]:
+    """The field schema of every operation and the data of every pull record (JSON Schema), for clients
+    written from docs/sync.md."""
+    return Response(ops.schema_document(), headers={"Cache-Control": "no-cache"})
+
+
+@put("/sync/photos/{sha256:str}", opt=signed_in(), request_max_body_size=MAX_PHOTO_UPLOAD, status_code=201)
 async def upload_photo(request: Request, sha256: FromPath[str], settings: NamedDependency[Settings]) -> Response[dict[str, Any]]:
-    if _device_id(request) is None:
-        return _error(400, p.MALFORMED, _("Send JSON with the X-Shanzhi-Device header."))
+    refused = _refusal(request)
+    if refused is not None:
+        return refused
     try:
         created = await photos.stage_photo(settings.uploads_dir / "incoming", sha256, await request.body())
     except ServiceError as error:
@@ -156,4 +179,4 @@ async def upload_photo(request: Request, sha256: FromPath[str], settings: NamedD
     return Response({"sha256": sha256, "stored": created}, status_code=201 if created else 200)
 
 
-route_handlers = [push, pull, upload_photo]
+route_handlers = [push, pull, schema, upload_photo]

@@ -31,9 +31,9 @@ from server.models import (
     Visit,
     VisitMethod,
 )
-from server.services import appeals, places
+from server.services import appeal_scope, appeals, places
 from server.services.appeal_catalog import BY_CODE
-from server.services.appeal_workflow import OPEN, Action, allowed_actions
+from server.services.appeal_workflow import OPEN, Action, CaseFacts, available
 from server.services.deadlines import TimeLimits, Urgency
 
 PAGE_SIZE = 50
@@ -83,10 +83,11 @@ class Viewer:
     role: Role
     user_id: UUID
     department_id: UUID | None = None
+    place_id: UUID | None = None  # a grid worker's grid
 
     @classmethod
     def of(cls, user: Any) -> Viewer:
-        return cls(user.role, user.id, getattr(user, "department_id", None))
+        return cls(user.role, user.id, getattr(user, "department_id", None), getattr(user, "place_id", None))
 
     @property
     def sees_phone(self) -> bool:
@@ -101,7 +102,7 @@ def visible_clause(viewer: Viewer) -> ColumnElement[bool]:
         summoned = select(Summons.appeal_id).where(Summons.department_id == viewer.department_id)
         return or_(Appeal.department_id == viewer.department_id, Appeal.id.in_(summoned))
     if viewer.role is Role.GRID_WORKER:
-        return or_(Appeal.assignee_id == viewer.user_id, Appeal.created_by_id == viewer.user_id)
+        return appeal_scope.worker_cases(viewer.user_id, viewer.place_id)
     return false()
 
 
@@ -383,20 +384,6 @@ class CaseFile:
     visit_worker: str | None = None
 
 
-def available_actions(appeal: Appeal, actor: appeals.Actor, *, summoned_unreported: bool, has_return_visit: bool) -> list[Action]:
-    """The workflow table for this role and state, narrowed by the service's scope and case rules."""
-    result = []
-    for action in allowed_actions(appeal.status, actor.principal):
-        if appeals.scope_refusal(appeal, action, actor, summoned=summoned_unreported) is not None:
-            continue
-        if action is Action.REPORT_IN and not summoned_unreported:
-            continue
-        if (action is Action.MARK_COMPLEX and appeal.is_complex) or (action is Action.CLOSE and not has_return_visit):
-            continue
-        result.append(action)
-    return result
-
-
 async def case_file(session: AsyncSession, appeal: Appeal, actor: appeals.Actor, limits: TimeLimits, now: datetime) -> CaseFile:
     summons = await appeals.summons_of(session, appeal.id)
     visits = list(await session.scalars(select(ReturnVisit).where(ReturnVisit.appeal_id == appeal.id).order_by(ReturnVisit.visited_at)))
@@ -404,7 +391,7 @@ async def case_file(session: AsyncSession, appeal: Appeal, actor: appeals.Actor,
     merged_into = (
         await session.scalar(select(Appeal.reference).where(Appeal.id == appeal.merged_into_id)) if appeal.merged_into_id else None
     )
-    unreported = any(s.department_id == actor.department_id and s.reported_at is None for s in summons)
+    mine = [s for s in summons if actor.department_id is not None and s.department_id == actor.department_id]
     file = CaseFile(
         appeal=appeal,
         place=await session.get(Place, appeal.place_id) if appeal.place_id else None,
@@ -418,7 +405,15 @@ async def case_file(session: AsyncSession, appeal: Appeal, actor: appeals.Actor,
         response=limit_state(appeal, "response", limits, now),
         resolution=None if appeal.status in {AppealStatus.REJECTED, AppealStatus.MERGED} else limit_state(appeal, "resolution", limits, now),
     )
-    file.actions = available_actions(appeal, actor, summoned_unreported=unreported, has_return_visit=bool(visits))
+    # The same table and guards `appeals.act` checks: the page offers exactly what would be accepted.
+    file.actions = available(
+        CaseFacts(
+            status=appeal.status, department_id=appeal.department_id, assignee_id=appeal.assignee_id,
+            created_by_id=appeal.created_by_id, is_complex=appeal.is_complex, evaluation=appeal.evaluation,
+            has_return_visit=bool(visits), summoned=bool(mine), summoned_unreported=any(s.reported_at is None for s in mine),
+        ),
+        actor,
+    )
     if appeal.visit_id:
         file.visit = await session.get(Visit, appeal.visit_id)
         if file.visit is not None and file.visit.worker_id:

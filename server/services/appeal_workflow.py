@@ -1,13 +1,19 @@
-"""The appeal workflow (A2) as data: which action moves a case from which states to which, and who may take it.
+"""The appeal workflow (A2) as data: which action moves a case from which states to which, who may take
+it, and on which cases (guards).
 
-"问题收集 → 分类转办 → 限时办结 → 反馈评价". This table is the one place the rules live; the service
-checks it before every change, and tests walk every (state, action, principal) combination.
+"问题收集 → 分类转办 → 限时办结 → 反馈评价". This table is the one place the rules live: the service
+checks `refusal()` before every change, the case page offers exactly the actions `available()`
+returns (the same check), and tests walk every (state, action, principal) combination. A target that
+depends on what is submitted (an evaluation of 不满意 sends the case back) is a function in the table.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
 
 from server.i18n import N_
 from server.models import AppealStatus as S
@@ -42,14 +48,74 @@ class Action(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class CaseFacts:
+    """What the guards need to know about a case and the actor's relation to it (loaded once)."""
+
+    status: S
+    department_id: UUID | None = None
+    assignee_id: UUID | None = None
+    created_by_id: UUID | None = None
+    is_complex: bool = False
+    evaluation: Evaluation | None = None
+    has_return_visit: bool = False
+    summoned: bool = False  # the actor's department was summoned for this case
+    summoned_unreported: bool = False  # ... and has not reported in yet
+
+
+class ActorLike:  # the parts of appeals.Actor the guards read
+    principal: Principal
+    user_id: UUID | None
+    department_id: UUID | None
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A rule beyond state and role: `holds(facts, actor)`; when it does not, `refusal` (a msgid) says why.
+    `scope`: a rule about which cases this actor may act on (answered 403), not about the case's state (409)."""
+
+    holds: Callable[[CaseFacts, Any], bool]
+    refusal: str
+    scope: bool = False
+
+
+def _department_case(facts: CaseFacts, actor: Any) -> bool:
+    return actor.principal != Role.DEPARTMENT or (facts.department_id is not None and facts.department_id == actor.department_id)
+
+
+def _assigned_worker(facts: CaseFacts, actor: Any) -> bool:
+    return actor.principal != Role.GRID_WORKER or facts.assignee_id == actor.user_id
+
+
+def _assigned_or_collecting_worker(facts: CaseFacts, actor: Any) -> bool:
+    # 1+N+1: the worker who collected a case on a visit makes its return visit (and takes the evaluation).
+    collected = facts.created_by_id is not None and facts.created_by_id == actor.user_id
+    return _assigned_worker(facts, actor) or collected
+
+
+OWN_DEPARTMENT = Guard(_department_case, N_("This case is not assigned to your department."), scope=True)
+ASSIGNED_WORKER = Guard(_assigned_worker, N_("This case is not assigned to you."), scope=True)
+ASSIGNED_OR_COLLECTING = Guard(_assigned_or_collecting_worker, N_("This case is not assigned to you."), scope=True)
+HANDLER = (OWN_DEPARTMENT, ASSIGNED_WORKER)  # who handles a case: its department, its assigned worker
+
+
+def _after_evaluation(evaluation: Evaluation | None) -> S:
+    """不满意 sends the case back to be handled again; any other evaluation moves it on."""
+    return S.IN_PROGRESS if evaluation is Evaluation.UNSATISFIED else S.EVALUATED
+
+
+Target = S | None | Callable[[S, Any], S]  # None: unchanged; a function of (state, payload)
+
+
+@dataclass(frozen=True)
 class Transition:
     action: Action
     sources: frozenset[S]
-    target: S | None  # None: the state does not change
+    target: Target
     principals: frozenset[Principal]
     label: str  # msgid shown on buttons and timelines
     # Counts as the first response to the submitter (A3 response time).
     responds: bool = False
+    guards: tuple[Guard, ...] = field(default=())
 
 
 TRANSITIONS: dict[Action, Transition] = {
@@ -63,33 +129,53 @@ TRANSITIONS: dict[Action, Transition] = {
             STAFF_SIDE | {Role.DEPARTMENT, Role.GRID_WORKER},
             N_("Start handling"),
             responds=True,
+            guards=HANDLER,
         ),
-        Transition(Action.WHISTLE, OPEN, None, STAFF_SIDE, N_("Blow the whistle"), responds=True),
-        Transition(Action.REPORT_IN, OPEN, None, frozenset({Role.DEPARTMENT}), N_("Report in")),
-        Transition(Action.MARK_COMPLEX, OPEN, None, STAFF_SIDE, N_("Mark as complex")),
+        # 街道吹哨: a case not yet handed on counts as transferred once departments are summoned.
+        Transition(
+            Action.WHISTLE, OPEN, lambda state, _payload: S.TRANSFERRED if state is S.RECEIVED else state,
+            STAFF_SIDE, N_("Blow the whistle"), responds=True,
+        ),
+        Transition(
+            Action.REPORT_IN, OPEN, None, frozenset({Role.DEPARTMENT}), N_("Report in"),
+            guards=(
+                Guard(lambda f, _a: f.summoned, N_("Your department was not summoned for this case."), scope=True),
+                Guard(lambda f, _a: f.summoned_unreported, N_("Your department has already reported in.")),
+            ),
+        ),
+        Transition(
+            Action.MARK_COMPLEX, OPEN, None, STAFF_SIDE, N_("Mark as complex"),
+            guards=(Guard(lambda f, _a: not f.is_complex, N_("This case is already marked as complex.")),),
+        ),
         Transition(
             Action.RESOLVE,
             frozenset({S.IN_PROGRESS}),
             S.RESOLVED,
             STAFF_SIDE | {Role.DEPARTMENT, Role.GRID_WORKER},
             N_("Resolve"),
+            guards=HANDLER,
         ),
+        # A return visit may carry the evaluation the resident gave there (only while it is not evaluated yet).
         Transition(
             Action.RETURN_VISIT,
             frozenset({S.RESOLVED, S.EVALUATED}),
-            None,
+            lambda state, payload: _after_evaluation(payload.evaluation) if getattr(payload, "evaluation", None) else state,
             STAFF_SIDE | {Role.GRID_WORKER},
             N_("Record return visit"),
+            guards=(ASSIGNED_OR_COLLECTING,),
         ),
-        # An evaluation moves a resolved case to evaluated; 不满意 sends it back (see EVALUATE_TARGET).
         Transition(
             Action.EVALUATE,
             frozenset({S.RESOLVED}),
-            S.EVALUATED,
+            lambda _state, payload: _after_evaluation(getattr(payload, "evaluation", None)),
             STAFF_SIDE | {Role.GRID_WORKER, SUBMITTER},
             N_("Evaluate"),
+            guards=(ASSIGNED_OR_COLLECTING,),
         ),
-        Transition(Action.CLOSE, frozenset({S.EVALUATED}), S.CLOSED, STAFF_SIDE, N_("Close the case")),
+        Transition(
+            Action.CLOSE, frozenset({S.EVALUATED}), S.CLOSED, STAFF_SIDE, N_("Close the case"),
+            guards=(Guard(lambda f, _a: f.has_return_visit, N_("A case can be closed only after its return visit.")),),
+        ),
         Transition(Action.REJECT, frozenset({S.RECEIVED, S.TRANSFERRED}), S.REJECTED, STAFF_SIDE, N_("Reject"), responds=True),
         Transition(Action.MERGE, OPEN, S.MERGED, STAFF_SIDE, N_("Merge into another case"), responds=True),
         Transition(Action.REOPEN, frozenset({S.RESOLVED, S.EVALUATED}), S.IN_PROGRESS, STAFF_SIDE, N_("Reopen")),
@@ -99,6 +185,7 @@ TRANSITIONS: dict[Action, Transition] = {
             None,
             STAFF_SIDE | {Role.SUPERVISOR, Role.DEPARTMENT, Role.GRID_WORKER},
             N_("Add a note"),
+            guards=(OWN_DEPARTMENT,),
         ),
     ]
 }
@@ -138,10 +225,43 @@ def is_allowed(status: S, action: Action, principal: Principal) -> bool:
     return transition is not None and status in transition.sources and principal in transition.principals
 
 
-def target_of(status: S, action: Action) -> S:
+def target_of(status: S, action: Action, payload: Any = None) -> S:
+    """Where the action takes a case in `status` (given what was submitted, for the targets that depend on it)."""
     target = TRANSITIONS[action].target
-    return status if target is None else target
+    if target is None:
+        return status
+    if callable(target):
+        return target(status, payload)
+    return target
 
 
 def allowed_actions(status: S, principal: Principal) -> list[Action]:
+    """The table alone (state and role), before the guards."""
     return [action for action in TRANSITIONS if is_allowed(status, action, principal)]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    message: str  # msgid
+    params: dict[str, Any]
+    scope: bool  # the actor may not act on this case at all (403), rather than not now (409)
+
+
+def refusal(facts: CaseFacts, action: Action, actor: Any) -> Refusal | None:
+    """Why this actor may not take this action on this case now, or None: the table, then the guards."""
+    transition = TRANSITIONS.get(action)
+    if transition is None or actor.principal not in transition.principals:
+        return Refusal(N_("Your role cannot take this action."), {}, scope=True)
+    if facts.status not in transition.sources:
+        if action is Action.EVALUATE and facts.evaluation is not None:
+            return Refusal(N_("This case has already been evaluated."), {}, scope=False)
+        return Refusal(N_("This action is not possible at the current status: %(status)s."), {"status": STATUS_LABELS[facts.status]}, scope=False)
+    for guard in transition.guards:
+        if not guard.holds(facts, actor):
+            return Refusal(guard.refusal, {}, scope=guard.scope)
+    return None
+
+
+def available(facts: CaseFacts, actor: Any) -> list[Action]:
+    """The actions to offer this actor on this case: exactly those `refusal` lets through."""
+    return [action for action in TRANSITIONS if refusal(facts, action, actor) is None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +35,18 @@ from server.models import (
 )
 from server.services import notifications
 from server.services.appeal_catalog import BY_CODE
-from server.services.appeal_workflow import STATUS_LABELS, SUBMITTER, Action, Principal, is_allowed, target_of, transition_for
+from server.services.appeal_workflow import (
+    OPEN,
+    STATUS_LABELS,
+    SUBMITTER,
+    Action,
+    CaseFacts,
+    Principal,
+    Refusal,
+    refusal,
+    target_of,
+    transition_for,
+)
 from server.services.deadlines import TimeLimits, Urgency
 from server.services.errors import ServiceError
 from server.services.photos import MAX_PHOTOS, ProcessedPhoto, save_photo
@@ -93,12 +104,22 @@ class AppealInput:
     visit_id: UUID | None = None  # collected on this field visit (1+N+1)
 
 
-def _clean(value: str | None, limit: int) -> str | None:
-    value = (value or "").strip()
-    return value[:limit] if value else None
-
-
 MAX_LOCATION = 255
+
+# The details of a case that may be corrected after intake (in the field, or by staff taking a
+# device's value in a conflict), with their labels.
+EDITABLE_DETAILS: dict[str, str] = {
+    "description": N_("Description"),
+    "location_detail": N_("Exact location"),
+    "submitter_name": N_("Name"),
+    "submitter_phone": N_("Phone"),
+}
+
+
+def normalise_detail(name: str, value: str | None) -> str | None:
+    """How a detail is stored: trimmed; an empty optional detail is None (the description is required)."""
+    text = (value or "").strip()
+    return text if name == "description" else (text or None)
 
 
 def validate_details(values: dict[str, str | None]) -> list[ServiceError]:
@@ -127,9 +148,11 @@ def validate_input(data: AppealInput) -> list[ServiceError]:
     category = BY_CODE.get(data.category)
     if category is None or category.audience is not data.submitter_kind:
         problems.append(ServiceError(N_("Please choose a category."), field="category"))
-    # The intake forms cut an over-long location to size (see submit), so it is not checked here.
     problems += validate_details(
-        {"description": data.description, "submitter_phone": data.submitter_phone, "submitter_name": data.submitter_name}
+        {
+            "description": data.description, "submitter_phone": data.submitter_phone, "submitter_name": data.submitter_name,
+            "location_detail": data.location_detail,
+        }
     )
     if len(data.photos) > MAX_PHOTOS:
         problems.append(ServiceError(N_("At most %(n)d photos."), field="photos", n=MAX_PHOTOS))
@@ -208,9 +231,9 @@ async def submit(
             category=data.category,
             description=data.description.strip(),
             place_id=data.place_id,
-            submitter_name=_clean(data.submitter_name, 64),
-            submitter_phone=_clean(data.submitter_phone, 32),
-            location_detail=_clean(data.location_detail, 255),
+            submitter_name=normalise_detail("submitter_name", data.submitter_name),
+            submitter_phone=normalise_detail("submitter_phone", data.submitter_phone),
+            location_detail=normalise_detail("location_detail", data.location_detail),
             status=AppealStatus.RECEIVED,
             received_at=now,
             response_due_at=limits.response_due(now),
@@ -294,37 +317,64 @@ class ScopeError(WorkflowError):
     """The actor's role may take the action, but not on this case (another department's, another worker's)."""
 
 
-def scope_refusal(appeal: Appeal, action: Action, actor: Actor, *, summoned: bool) -> str | None:
-    """Beyond the table: a department acts on its own cases, a grid worker on the cases assigned to them.
-
-    The reason (a msgid) this actor may not act on this case, or None. `summoned`: the actor's
-    department was summoned for the case (only asked for a department's report-in)."""
-    if actor.principal == Role.DEPARTMENT:
-        if action is Action.REPORT_IN:
-            return None if summoned else N_("Your department was not summoned for this case.")
-        if appeal.department_id is None or appeal.department_id != actor.department_id:
-            return N_("This case is not assigned to your department.")
-    if actor.principal == Role.GRID_WORKER and action is not Action.COMMENT and appeal.assignee_id != actor.user_id:
-        # 1+N+1: the worker who collected a case on a visit makes its return visit (and takes the evaluation).
-        collected = appeal.created_by_id is not None and appeal.created_by_id == actor.user_id
-        if not (collected and action in {Action.RETURN_VISIT, Action.EVALUATE}):
-            return N_("This case is not assigned to you.")
-    return None
+async def case_facts(session: AsyncSession, appeal: Appeal, actor: Actor) -> CaseFacts:
+    """What the workflow's guards need, read once for this case and actor."""
+    has_return_visit = await session.scalar(select(ReturnVisit.id).where(ReturnVisit.appeal_id == appeal.id).limit(1)) is not None
+    summoned = unreported = False
+    if actor.principal == Role.DEPARTMENT and actor.department_id is not None:
+        rows = list(await session.scalars(
+            select(Summons.reported_at).where(Summons.appeal_id == appeal.id, Summons.department_id == actor.department_id)
+        ))
+        summoned, unreported = bool(rows), any(r is None for r in rows)
+    return CaseFacts(
+        status=appeal.status, department_id=appeal.department_id, assignee_id=appeal.assignee_id,
+        created_by_id=appeal.created_by_id, is_complex=appeal.is_complex, evaluation=appeal.evaluation,
+        has_return_visit=has_return_visit, summoned=summoned, summoned_unreported=unreported,
+    )
 
 
-async def _check_scope(session: AsyncSession, appeal: Appeal, action: Action, actor: Actor) -> None:
-    summoned = False
-    if actor.principal == Role.DEPARTMENT and action is Action.REPORT_IN:
-        summoned = await session.scalar(
-            select(Summons.id).where(Summons.appeal_id == appeal.id, Summons.department_id == actor.department_id).limit(1)
-        ) is not None
-    refusal = scope_refusal(appeal, action, actor, summoned=summoned)
-    if refusal is not None:
-        raise ScopeError(refusal)
+def _refuse(found: Refusal) -> WorkflowError:
+    return (ScopeError if found.scope else WorkflowError)(found.message, **found.params)
 
 
 class StaleCase(WorkflowError):
     """The case changed after the user's page showed it: they act on what they can see, not on a guess."""
+
+
+async def edit_details(
+    session: AsyncSession,
+    appeal: Appeal,
+    values: dict[str, str | None],
+    actor: Actor,
+    *,
+    at: datetime,
+    note: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, tuple[str | None, str | None]]:
+    """Correct details of an open case (EDITABLE_DETAILS): checked like intake, stored as intake stores
+    them, a new version, an internal timeline entry. Returns {name: (old, new)} of what changed.
+    The one write path for details: field edits (sync) and staff taking a device's value."""
+    unknown = set(values) - set(EDITABLE_DETAILS)
+    if unknown:
+        raise ServiceError(N_("This value is not valid."), field=sorted(unknown)[0])
+    if appeal.status not in OPEN:
+        raise WorkflowError(N_("Only an open case can be edited."))
+    problems = validate_details(values)
+    if problems:
+        raise InvalidAppeal(problems)
+    changes: dict[str, tuple[str | None, str | None]] = {}
+    for name, value in values.items():
+        new = normalise_detail(name, value)
+        old = getattr(appeal, name)
+        if old != new:
+            changes[name] = (old, new)
+            setattr(appeal, name, new)
+    appeal.version += 1
+    session.add(_event(
+        appeal, Action.EDIT, actor, max(at, appeal.received_at), appeal.status, appeal.status,
+        note=note, data={"fields": sorted(values), **(data or {})}, public=False,
+    ))
+    return changes
 
 
 LOCKED_KEY = "shanzhi.locked_appeals"
@@ -377,135 +427,30 @@ async def act(
     """Apply one workflow action to a case, or refuse it with a clear reason and change nothing.
 
     The case is locked first (see `lock`), so two people acting at once take turns. `seen_version`:
-    the version the user's page showed; when someone changed the case since, StaleCase."""
+    the version the user's page showed; when someone changed the case since, StaleCase. Who may act
+    and when is the transition table's (`appeal_workflow.refusal`); what each action does is its
+    handler in STEPS."""
     payload = payload or ActionInput()
     await lock(session, [appeal])
     if seen_version is not None and seen_version != appeal.version:
         raise StaleCase(N_("Someone else updated this case a moment ago. Please look at its current state and try again."))
-    if not is_allowed(appeal.status, action, actor.principal):
-        if action in {Action.EVALUATE} and appeal.evaluation is not None:
-            raise WorkflowError(N_("This case has already been evaluated."))
-        raise WorkflowError(
-            N_("This action is not possible at the current status: %(status)s."),
-            status=STATUS_LABELS[appeal.status],
-        )
-    await _check_scope(session, appeal, action, actor)
-    now = clock()
+    found = refusal(await case_facts(session, appeal, actor), action, actor)
+    if found is not None:
+        raise _refuse(found)
     before = appeal.status
-    after = target_of(before, action)
-    note = (payload.note or "").strip() or None
-    data: dict[str, Any] = {}
-    public = True
-    recipients: list[UUID] = []
-    message: tuple[str, str] | None = None  # (kind, msgid)
-
-    if action is Action.TRANSFER:
-        if payload.department_id is None and payload.assignee_id is None:
-            raise ServiceError(N_("Choose a department or a person to transfer to."), field="department_id")
-        # Both targets are checked before either is assigned: a refused transfer changes nothing.
-        department = await session.get(Department, payload.department_id) if payload.department_id else None
-        if payload.department_id is not None and department is None:
-            raise ServiceError(N_("Unknown department."), field="department_id")
-        assignee = await session.get(User, payload.assignee_id) if payload.assignee_id else None
-        if payload.assignee_id is not None and (assignee is None or not assignee.is_active):
-            raise ServiceError(N_("Unknown person."), field="assignee_id")
-        if department is not None:
-            appeal.department_id = department.id
-            data["department"] = department.name
-            recipients += await notifications.department_user_ids(session, [department.id])
-        if assignee is not None:
-            appeal.assignee_id = assignee.id
-            data["assignee"] = assignee.display_name
-            recipients.append(assignee.id)
-        message = ("transfer", N_("Case %(reference)s was transferred to you"))
-    elif action is Action.WHISTLE:
-        if not payload.department_ids:
-            raise ServiceError(N_("Choose at least one department to summon."), field="department_ids")
-        if payload.report_by is None or payload.report_by <= now:
-            raise ServiceError(N_("Choose a report-in deadline in the future."), field="report_by")
-        departments = list(await session.scalars(select(Department).where(Department.id.in_(payload.department_ids))))
-        if len(departments) != len(set(payload.department_ids)):
-            raise ServiceError(N_("Unknown department."), field="department_ids")
-        data["departments"] = [d.name for d in departments]
-        data["report_by"] = payload.report_by.isoformat()
-        if before is AppealStatus.RECEIVED:
-            after = AppealStatus.TRANSFERRED
-        recipients += await notifications.department_user_ids(session, [d.id for d in departments])
-        message = ("summons", N_("Your department is summoned for case %(reference)s"))
-    elif action is Action.REPORT_IN:
-        note = _require_note(note, N_("Please say what your department will do."))
-        summons = await session.scalar(
-            select(Summons).where(Summons.appeal_id == appeal.id, Summons.department_id == actor.department_id, Summons.reported_at.is_(None))
-        )
-        if summons is None:
-            raise WorkflowError(N_("Your department has already reported in."))
-        summons.reported_at = now
-        summons.reported_by_id = actor.user_id
-        summons.report_note = note
-        data["late"] = now > summons.report_by
-    elif action is Action.MARK_COMPLEX:
-        note = _require_note(note, N_("Please give the reason the case is complex."))
-        if appeal.is_complex:
-            raise WorkflowError(N_("This case is already marked as complex."))
-        appeal.is_complex = True
-        appeal.complex_reason = note
-        appeal.resolve_due_at = limits.resolve_due(appeal.received_at, complex_case=True)
-        data["resolve_due_at"] = appeal.resolve_due_at.isoformat()
-    elif action is Action.RESOLVE:
-        note = _require_note(note, N_("Please write how the problem was resolved."))
-        appeal.resolution_note = note
-        appeal.resolved_at = now
-        recipients += await notifications.staff_ids(session)
-        message = ("resolved", N_("Case %(reference)s was resolved"))
-    elif action is Action.RETURN_VISIT:
-        if payload.method is None:
-            raise ServiceError(N_("Choose how the return visit was made."), field="method")
-        if payload.evaluation is not None and before is not AppealStatus.RESOLVED:
-            raise WorkflowError(N_("This case has already been evaluated."))
-        session.add(ReturnVisit(appeal_id=appeal.id, visitor_id=actor.user_id, visited_at=now, method=payload.method, note=note, visit_id=payload.visit_id))
-        data["method"] = payload.method.value
-        if payload.evaluation is not None:
-            after = _record_evaluation(appeal, payload.evaluation, note, now)
-            data["evaluation"] = payload.evaluation.value
-    elif action is Action.EVALUATE:
-        if payload.evaluation is None:
-            raise ServiceError(N_("Please choose an evaluation."), field="evaluation")
-        if note and len(note) > MAX_NOTE:
-            raise ServiceError(N_("Please keep the note under %(n)d characters."), field="note", n=MAX_NOTE)
-        after = _record_evaluation(appeal, payload.evaluation, note, now)
-        data["evaluation"] = payload.evaluation.value
-    elif action is Action.CLOSE:
-        has_visit = await session.scalar(select(ReturnVisit.id).where(ReturnVisit.appeal_id == appeal.id).limit(1))
-        if has_visit is None:
-            raise WorkflowError(N_("A case can be closed only after its return visit."))
-        appeal.closed_at = now
-    elif action is Action.REJECT:
-        note = _require_note(note, N_("Please give the reason for not accepting the case."))
-        appeal.rejection_reason = note
-    elif action is Action.MERGE:
-        target = await session.scalar(select(Appeal).where(Appeal.reference == (payload.target_reference or "").strip()))
-        if target is None or target.id == appeal.id or target.status is AppealStatus.MERGED:
-            raise ServiceError(N_("Enter the reference of another open case."), field="target_reference")
-        appeal.merged_into_id = target.id
-        data["merged_into"] = target.reference
-    elif action is Action.REOPEN:
-        note = _require_note(note, N_("Please give the reason for reopening."))
-        _reopen(appeal)
-        recipients += await _handlers(session, appeal)
-        message = ("reopened", N_("Case %(reference)s was reopened"))
-    elif action is Action.COMMENT:
-        note = _require_note(note, N_("Please write a note."))
-        public = False
-
+    step = Step(session, appeal, actor, payload, clock(), limits, note=(payload.note or "").strip() or None)
+    await STEPS[action](step)
+    after = target_of(before, action, payload)
     if after is AppealStatus.IN_PROGRESS and before in {AppealStatus.RESOLVED, AppealStatus.EVALUATED} and action is not Action.REOPEN:
         # 不满意: the evaluation sent the case back; whoever handles it hears about it.
-        recipients += await _handlers(session, appeal)
-        message = ("reopened", N_("Case %(reference)s was reopened"))
+        _reopen(appeal)
+        step.tell(await _handlers(session, appeal), "reopened", N_("Case %(reference)s was reopened"))
+    now = step.now
     if transition_for(action).responds and appeal.first_response_at is None:
         appeal.first_response_at = now
     appeal.status = after
     appeal.version += 1
-    event = _event(appeal, action, actor, now, before, after, note=note, data=data or None, public=public)
+    event = _event(appeal, action, actor, now, before, after, note=step.note, data=step.data or None, public=step.public)
     session.add(event)
     await session.flush()
     if action is Action.WHISTLE:
@@ -519,23 +464,185 @@ async def act(
                             width=photo.width, height=photo.height, size=photo.size)
             )
     await session.flush()
-    if message and recipients:
-        kind, text = message
+    if step.message and step.recipients:
+        kind, text = step.message
         await notifications.notify(
-            session, [r for r in recipients if r != actor.user_id], kind=kind, text=text,
+            session, [r for r in step.recipients if r != actor.user_id], kind=kind, text=text,
             params={"reference": appeal.reference}, dedupe=f"{kind}:{event.id}", appeal_id=appeal.id,
         )
     return event
 
 
-def _record_evaluation(appeal: Appeal, evaluation: Evaluation, comment: str | None, now: datetime) -> AppealStatus:
+@dataclass
+class Step:
+    """One action being applied: its inputs, and what its handler decides (timeline data, who hears of it)."""
+
+    session: AsyncSession
+    appeal: Appeal
+    actor: Actor
+    payload: ActionInput
+    now: datetime
+    limits: TimeLimits
+    note: str | None
+    data: dict[str, Any] = field(default_factory=dict)
+    public: bool = True
+    recipients: list[UUID] = field(default_factory=list)
+    message: tuple[str, str] | None = None  # (kind, msgid)
+
+    def tell(self, recipients: Sequence[UUID], kind: str, text: str) -> None:
+        self.recipients += list(recipients)
+        self.message = (kind, text)
+
+
+async def _transfer(step: Step) -> None:
+    payload, session, appeal = step.payload, step.session, step.appeal
+    if payload.department_id is None and payload.assignee_id is None:
+        raise ServiceError(N_("Choose a department or a person to transfer to."), field="department_id")
+    # Both targets are checked before either is assigned: a refused transfer changes nothing.
+    department = await session.get(Department, payload.department_id) if payload.department_id else None
+    if payload.department_id is not None and department is None:
+        raise ServiceError(N_("Unknown department."), field="department_id")
+    assignee = await session.get(User, payload.assignee_id) if payload.assignee_id else None
+    if payload.assignee_id is not None and (assignee is None or not assignee.is_active):
+        raise ServiceError(N_("Unknown person."), field="assignee_id")
+    recipients: list[UUID] = []
+    if department is not None:
+        appeal.department_id = department.id
+        step.data["department"] = department.name
+        recipients += await notifications.department_user_ids(session, [department.id])
+    if assignee is not None:
+        appeal.assignee_id = assignee.id
+        step.data["assignee"] = assignee.display_name
+        recipients.append(assignee.id)
+    step.tell(recipients, "transfer", N_("Case %(reference)s was transferred to you"))
+
+
+async def _accept(step: Step) -> None:
+    return None
+
+
+async def _whistle(step: Step) -> None:
+    payload = step.payload
+    if not payload.department_ids:
+        raise ServiceError(N_("Choose at least one department to summon."), field="department_ids")
+    if payload.report_by is None or payload.report_by <= step.now:
+        raise ServiceError(N_("Choose a report-in deadline in the future."), field="report_by")
+    departments = list(await step.session.scalars(select(Department).where(Department.id.in_(payload.department_ids))))
+    if len(departments) != len(set(payload.department_ids)):
+        raise ServiceError(N_("Unknown department."), field="department_ids")
+    step.data["departments"] = [d.name for d in departments]
+    step.data["report_by"] = payload.report_by.isoformat()
+    step.tell(
+        await notifications.department_user_ids(step.session, [d.id for d in departments]),
+        "summons", N_("Your department is summoned for case %(reference)s"),
+    )
+
+
+async def _report_in(step: Step) -> None:
+    step.note = _require_note(step.note, N_("Please say what your department will do."))
+    summons = await step.session.scalar(
+        select(Summons).where(
+            Summons.appeal_id == step.appeal.id, Summons.department_id == step.actor.department_id, Summons.reported_at.is_(None)
+        )
+    )
+    assert summons is not None  # the guard checked that the department is summoned and has not reported in
+    summons.reported_at = step.now
+    summons.reported_by_id = step.actor.user_id
+    summons.report_note = step.note
+    step.data["late"] = step.now > summons.report_by
+
+
+async def _mark_complex(step: Step) -> None:
+    step.note = _require_note(step.note, N_("Please give the reason the case is complex."))
+    appeal = step.appeal
+    appeal.is_complex = True
+    appeal.complex_reason = step.note
+    appeal.resolve_due_at = step.limits.resolve_due(appeal.received_at, complex_case=True)
+    step.data["resolve_due_at"] = appeal.resolve_due_at.isoformat()
+
+
+async def _resolve(step: Step) -> None:
+    step.note = _require_note(step.note, N_("Please write how the problem was resolved."))
+    step.appeal.resolution_note = step.note
+    step.appeal.resolved_at = step.now
+    step.tell(await notifications.staff_ids(step.session), "resolved", N_("Case %(reference)s was resolved"))
+
+
+async def _return_visit(step: Step) -> None:
+    payload, appeal = step.payload, step.appeal
+    if payload.method is None:
+        raise ServiceError(N_("Choose how the return visit was made."), field="method")
+    if payload.evaluation is not None and appeal.status is not AppealStatus.RESOLVED:
+        raise WorkflowError(N_("This case has already been evaluated."))
+    step.session.add(ReturnVisit(
+        appeal_id=appeal.id, visitor_id=step.actor.user_id, visited_at=step.now, method=payload.method, note=step.note,
+        visit_id=payload.visit_id,
+    ))
+    step.data["method"] = payload.method.value
+    if payload.evaluation is not None:
+        _record_evaluation(appeal, payload.evaluation, step.note, step.now)
+        step.data["evaluation"] = payload.evaluation.value
+
+
+async def _evaluate(step: Step) -> None:
+    if step.payload.evaluation is None:
+        raise ServiceError(N_("Please choose an evaluation."), field="evaluation")
+    if step.note and len(step.note) > MAX_NOTE:
+        raise ServiceError(N_("Please keep the note under %(n)d characters."), field="note", n=MAX_NOTE)
+    _record_evaluation(step.appeal, step.payload.evaluation, step.note, step.now)
+    step.data["evaluation"] = step.payload.evaluation.value
+
+
+async def _close(step: Step) -> None:
+    step.appeal.closed_at = step.now
+
+
+async def _reject(step: Step) -> None:
+    step.note = _require_note(step.note, N_("Please give the reason for not accepting the case."))
+    step.appeal.rejection_reason = step.note
+
+
+async def _merge(step: Step) -> None:
+    target = await step.session.scalar(select(Appeal).where(Appeal.reference == (step.payload.target_reference or "").strip()))
+    if target is None or target.id == step.appeal.id or target.status is AppealStatus.MERGED:
+        raise ServiceError(N_("Enter the reference of another open case."), field="target_reference")
+    step.appeal.merged_into_id = target.id
+    step.data["merged_into"] = target.reference
+
+
+async def _reopen_case(step: Step) -> None:
+    step.note = _require_note(step.note, N_("Please give the reason for reopening."))
+    _reopen(step.appeal)
+    step.tell(await _handlers(step.session, step.appeal), "reopened", N_("Case %(reference)s was reopened"))
+
+
+async def _comment(step: Step) -> None:
+    step.note = _require_note(step.note, N_("Please write a note."))
+    step.public = False
+
+
+STEPS: dict[Action, Callable[[Step], Awaitable[None]]] = {
+    Action.TRANSFER: _transfer,
+    Action.ACCEPT: _accept,
+    Action.WHISTLE: _whistle,
+    Action.REPORT_IN: _report_in,
+    Action.MARK_COMPLEX: _mark_complex,
+    Action.RESOLVE: _resolve,
+    Action.RETURN_VISIT: _return_visit,
+    Action.EVALUATE: _evaluate,
+    Action.CLOSE: _close,
+    Action.REJECT: _reject,
+    Action.MERGE: _merge,
+    Action.REOPEN: _reopen_case,
+    Action.COMMENT: _comment,
+}
+
+
+def _record_evaluation(appeal: Appeal, evaluation: Evaluation, comment: str | None, now: datetime) -> None:
+    # Where the case goes next (不满意: back to be handled) is the transition table's target.
     appeal.evaluation = evaluation
     appeal.evaluation_comment = comment
     appeal.evaluated_at = now
-    if evaluation is Evaluation.UNSATISFIED:
-        _reopen(appeal)
-        return AppealStatus.IN_PROGRESS
-    return AppealStatus.EVALUATED
 
 
 def _reopen(appeal: Appeal) -> None:

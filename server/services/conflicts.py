@@ -37,18 +37,14 @@ from server.services.appeal_workflow import OPEN, Action
 from server.services.appeals import MAX_NOTE, ActionInput, Actor, WorkflowError, utc_now
 from server.services.deadlines import TimeLimits
 from server.services.errors import ServiceError
+from sync import stamps
 from sync.hlc import HLC, ClockDriftError
 from sync.hlc import Clock as HybridClock
 
 Clock = Callable[[], datetime]
 
-# The plain fields of an appeal a device may edit (appeal.update), with their labels (msgids).
-APPEAL_FIELD_LABELS: dict[str, str] = {
-    "description": N_("Description"),
-    "location_detail": N_("Exact location"),
-    "submitter_name": N_("Name"),
-    "submitter_phone": N_("Phone"),
-}
+# The details of an appeal a device may edit (appeal.update), with their labels: the appeals service's list.
+APPEAL_FIELD_LABELS = appeals.EDITABLE_DETAILS
 # Personal data that only the roles seeing phones may read (appeal_ledger.SEES_PHONE).
 PHONE_FIELDS = frozenset({"submitter_phone"})
 
@@ -263,46 +259,32 @@ async def _write_fields(
     session: AsyncSession, conflict: SyncConflict, appeal: Appeal, actor: Actor, note: str | None, now: datetime,
     resolution: ConflictResolution,
 ) -> None:
-    """Write the device's plain field values to the case: checked like the forms, new version, fresh stamps, and
-    an internal note on the timeline saying what changed and why."""
+    """Write the device's values to the case through the one details-edit path (checked like the forms,
+    new version, an internal timeline entry saying what changed and why), then stamp them."""
     sent = _sent_values(conflict)
     if not sent:
         raise ServiceError(N_("This conflict has no value to take."))
-    # The device's values pass the same checks as an edit made in the field.
-    problems = appeals.validate_details({name: None if value is None else str(value) for name, value in sent.items()})
-    if problems:
-        raise problems[0]
-    changes: dict[str, Any] = {}
-    for name, value in sent.items():
-        text = str(value).strip() if value is not None else ""
-        new = text if name == "description" else (text or None)
+    values = {name: None if value is None else str(value) for name, value in sent.items()}
+    stamp = await _server_stamp(session, appeal, list(sent))
+    try:
+        await appeals.edit_details(
+            session, appeal, values, actor, at=now, note=_timeline_note(_changes(appeal, values), note),
+            data={"sync_conflict": str(conflict.id), "resolution": resolution.value},
+        )
+    except appeals.InvalidAppeal as invalid:
+        raise invalid.problems[0] from None
+    table = await stamps.load(session, "appeal", [appeal.id])
+    stamps.stamp(session, "appeal", appeal.id, sent, hlc=stamp, version=appeal.version, author=actor.user_id, stamps=table)
+
+
+def _changes(appeal: Appeal, values: dict[str, str | None]) -> dict[str, tuple[Any, Any]]:
+    """What taking these values changes, {name: (old, new)}, for the timeline note."""
+    changes = {}
+    for name, value in values.items():
+        new = appeals.normalise_detail(name, value)
         if getattr(appeal, name) != new:
             changes[name] = (getattr(appeal, name), new)
-            setattr(appeal, name, new)
-    appeal.version += 1
-    stamp = await _server_stamp(session, appeal, list(sent))
-    existing = {
-        s.field: s
-        for s in await session.scalars(
-            select(SyncFieldStamp).where(
-                SyncFieldStamp.entity == "appeal", SyncFieldStamp.entity_id == appeal.id, SyncFieldStamp.field.in_(list(sent))
-            )
-        )
-    }
-    for name in sent:
-        row = existing.get(name)
-        if row is None:
-            session.add(SyncFieldStamp(entity="appeal", entity_id=appeal.id, field=name, hlc=stamp, version=appeal.version, user_id=actor.user_id))
-        else:
-            row.hlc, row.version, row.user_id = stamp, appeal.version, actor.user_id
-    session.add(
-        AppealEvent(
-            appeal_id=appeal.id, action=Action.COMMENT.value, from_status=appeal.status, to_status=appeal.status,
-            actor_id=actor.user_id, actor_label=actor.label, at=now, public=False,
-            note=_timeline_note(changes, note),
-            data={"sync_conflict": str(conflict.id), "resolution": resolution.value, "fields": sorted(sent)},
-        )
-    )
+    return changes
 
 
 def _timeline_note(changes: dict[str, tuple[Any, Any]], note: str | None) -> str:
@@ -346,8 +328,6 @@ async def _reapply(
     appeal = await _appeal_of(session, conflict)
     if conflict.op == "update":
         # An edit that arrived when the case was no longer open: it can go in once the case is open again.
-        if appeal.status not in OPEN:
-            raise WorkflowError(N_("Only an open case can be edited."))
         await _write_fields(session, conflict, appeal, actor, note, clock(), ConflictResolution.REAPPLIED)
         return
     if conflict.op != Action.RETURN_VISIT.value:

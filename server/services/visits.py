@@ -66,14 +66,6 @@ def validate_visit(data: VisitInput) -> list[ServiceError]:
     return problems
 
 
-async def grid_place_ids(session: AsyncSession, grid_id: UUID | None) -> set[UUID]:
-    """The grid itself and the places under it: where its worker may record visits and appeals."""
-    if grid_id is None:
-        return set()
-    children = await session.scalars(select(Place.id).where(Place.parent_id == grid_id))
-    return {grid_id, *children}
-
-
 async def record_visit(
     session: AsyncSession,
     data: VisitInput,

@@ -28,6 +28,7 @@ from server.services.appeal_workflow import Action
 from server.services.appeals import ActionInput, Actor, AppealInput, StaleCase
 from server.services.deadlines import TimeLimits
 from server.settings import Settings
+from server.services import field_sync
 from sync import engine
 from sync import protocol as p
 from sync import pull as pulling
@@ -50,7 +51,7 @@ async def config(settings: Settings) -> AsyncIterator[SQLAlchemyAsyncConfig]:
         await config.get_engine().dispose()
 
 
-async def _world(config: SQLAlchemyAsyncConfig, extra_workers: int = 0) -> tuple[World, list[engine.Worker]]:
+async def _world(config: SQLAlchemyAsyncConfig, extra_workers: int = 0) -> tuple[World, list[User]]:
     async with session_scope(config) as session:
         world = await build_world(session)
         for n in range(extra_workers):
@@ -60,11 +61,11 @@ async def _world(config: SQLAlchemyAsyncConfig, extra_workers: int = 0) -> tuple
             )
             world.users[f"grid{n + 3}"] = user.id
         rows = list(await session.scalars(select(User).where(User.role == Role.GRID_WORKER, User.place_id == world.grid.id)))
-        workers = [engine.Worker(id=u.id, display_name=u.display_name, role=u.role, grid_id=u.place_id) for u in rows]
+        workers = [u for u in rows]
     return world, workers
 
 
-async def _case(config: SQLAlchemyAsyncConfig, settings: Settings, world: World, worker: engine.Worker) -> Appeal:
+async def _case(config: SQLAlchemyAsyncConfig, settings: Settings, world: World, worker: User) -> Appeal:
     async with session_scope(config) as session:
         return await appeals.submit(
             session,
@@ -72,7 +73,7 @@ async def _case(config: SQLAlchemyAsyncConfig, settings: Settings, world: World,
                 channel=AppealChannel.VISIT, submitter_kind=SubmitterKind.RESIDENT, category="facilities",
                 description="楼道灯坏了三天，晚上很黑", place_id=world.compound.id,
             ),
-            actor=worker.actor(), limits=TimeLimits.from_settings(settings), uploads_dir=settings.uploads_dir,
+            actor=Actor.for_user(worker), limits=TimeLimits.from_settings(settings), uploads_dir=settings.uploads_dir,
         )
 
 
@@ -94,10 +95,10 @@ async def test_concurrent_edits_of_one_field_keep_the_latest_and_record_every_st
     server_clock = Clock("server")
     ready = asyncio.Barrier(WORKERS)
 
-    async def push(worker: engine.Worker, device: Device, edit: dict) -> engine.Outcome:
+    async def push(worker: User, device: Device, edit: dict) -> engine.Outcome:
         mark_writer()  # as the POST /sync/push request does
         batch = p.decode_push(msgspec.json.encode(device.batch(edit)))
-        ctx = engine.Context(worker=worker, limits=TimeLimits.from_settings(settings), uploads_dir=settings.uploads_dir, server_clock=server_clock)
+        ctx = field_sync.context_for(worker, settings, server_clock)
         async with config.get_session() as session:
             await ready.wait()  # all four start together
             [outcome] = await engine.push(session, batch, ctx)
@@ -186,7 +187,7 @@ async def test_a_pull_during_a_slow_transaction_misses_nothing(config: SQLAlchem
     limits = TimeLimits.from_settings(settings)
     secret = settings.secret_key
     async with config.get_session() as session:
-        baseline = await pulling.pull(session, worker, cursor=None, secret=secret, now=datetime.now(UTC))
+        baseline = await pulling.pull(session, field_sync.context_for(worker, settings, Clock("server")), cursor=None, secret=secret, now=datetime.now(UTC))
         await session.commit()
 
     slow_wrote = asyncio.Event()
@@ -200,7 +201,7 @@ async def test_a_pull_during_a_slow_transaction_misses_nothing(config: SQLAlchem
                 session,
                 AppealInput(channel=AppealChannel.VISIT, submitter_kind=SubmitterKind.RESIDENT, category="facilities",
                             description="慢事务里登记的诉求：楼顶漏水", place_id=world.compound.id),
-                actor=worker.actor(), limits=limits, uploads_dir=settings.uploads_dir, appeal_id=slow_id,
+                actor=Actor.for_user(worker), limits=limits, uploads_dir=settings.uploads_dir, appeal_id=slow_id,
             )
             await session.flush()
             slow_wrote.set()
@@ -215,7 +216,7 @@ async def test_a_pull_during_a_slow_transaction_misses_nothing(config: SQLAlchem
         async with session_scope(config) as session:
             appeal = await session.get(Appeal, other.id)
             assert appeal is not None
-            await appeals.act(session, appeal, Action.COMMENT, worker.actor(), ActionInput(note="已电话联系居民"), limits=limits)
+            await appeals.act(session, appeal, Action.COMMENT, Actor.for_user(worker), ActionInput(note="已电话联系居民"), limits=limits)
 
     slow = asyncio.create_task(slow_transaction())
     await slow_wrote.wait()
@@ -226,7 +227,7 @@ async def test_a_pull_during_a_slow_transaction_misses_nothing(config: SQLAlchem
     async with config.get_session() as session:
         # As if the slow transaction had been open longer than the 5-second overlap the old, time-based
         # cursor allowed: time alone must not decide what is delivered.
-        middle = await pulling.pull(session, worker, cursor=baseline.cursor, secret=secret, now=datetime.now(UTC) + timedelta(seconds=10))
+        middle = await pulling.pull(session, field_sync.context_for(worker, settings, Clock("server")), cursor=baseline.cursor, secret=secret, now=datetime.now(UTC) + timedelta(seconds=10))
         await session.commit()
     assert slow_id not in {UUID(r["id"]) for r in middle.records}
     finish_slow.set()
@@ -234,7 +235,7 @@ async def test_a_pull_during_a_slow_transaction_misses_nothing(config: SQLAlchem
     if not concurrent:
         await comment_on_other()
     async with config.get_session() as session:
-        last = await pulling.pull(session, worker, cursor=middle.cursor, secret=secret, now=datetime.now(UTC))
+        last = await pulling.pull(session, field_sync.context_for(worker, settings, Clock("server")), cursor=middle.cursor, secret=secret, now=datetime.now(UTC))
     delivered_later = {UUID(r["id"]) for r in last.records if r["entity"] == "appeal"}
     assert slow_id in delivered_later, "a row committed after a pull by a transaction that began before it was skipped"
     delivered = {UUID(r["id"]) for r in middle.records + last.records if r["entity"] == "appeal"}

@@ -203,10 +203,11 @@ async def test_take_the_devices_value(client: AsyncTestClient, web: Web, field: 
     assert set(stamps) == {"description", "submitter_phone"}
     for stamp in stamps.values():
         assert stamp.hlc.endswith("-server") and stamp.version == case.version and stamp.user_id == await field.user_id("staff")
-    # The timeline says what changed and why, internally; the phone number is not written out.
+    # The timeline says what changed and why, internally, as the same "edit" step a field edit makes
+    # (one write path for details); the phone number is not written out.
     events = await field.staffing.events(reference)
     note = events[-1]
-    assert (note.action, note.public, note.actor_label) == ("comment", False, "测试staff")
+    assert (note.action, note.public, note.actor_label) == ("edit", False, "测试staff")
     assert note.data == {"sync_conflict": str(conflict_id), "resolution": "take_device", "fields": ["description", "submitter_phone"]}
     assert DEVICE_TEXT in (note.note or "") and "与网格员电话核实过" in (note.note or "") and "13911112222" not in (note.note or "")
 

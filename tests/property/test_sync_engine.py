@@ -54,6 +54,7 @@ from server.services.appeal_workflow import Action
 from server.services.appeals import Actor, ActionInput, AppealInput
 from server.services.deadlines import TimeLimits
 from server.settings import Settings
+from server.services import field_sync
 from sync import engine
 from sync import protocol as p
 from sync.hlc import Clock, wall_clock_ms
@@ -309,13 +310,13 @@ async def deliver(data: st.DataObject, scenario: Scenario, t: Template, settings
         for user in {ph.user for ph in scenario.phones}:
             row = await session.get(User, t.users[user])
             assert row is not None
-            workers[user] = engine.Worker(id=row.id, display_name=row.display_name, role=row.role, grid_id=row.place_id)
+            workers[user] = row
     out = Delivery()
 
     async def push(phone: Phone, ops: list[Op], fate: str) -> list[engine.Outcome]:
         ops = sorted(ops, key=lambda o: o.seq)
         request = p.decode_push(msgspec.json.encode({"device_id": str(phone.id), "mutations": [o.body for o in ops]}))
-        ctx = engine.Context(worker=workers[phone.user], limits=TimeLimits.from_settings(settings), uploads_dir=settings.uploads_dir, server_clock=clock)
+        ctx = field_sync.context_for(workers[phone.user], settings, clock)
         out.pushes += 1
         current_actor.set(workers[phone.user].id)  # the auth middleware sets it for every request
         async with config.get_session() as session:
@@ -643,8 +644,7 @@ def test_a_push_that_is_rolled_back_leaves_nothing(template: Template, databases
             async with config.get_session() as session:
                 user = await session.get(User, template.users["grid"])
                 assert user is not None
-                worker = engine.Worker(id=user.id, display_name=user.display_name, role=user.role, grid_id=user.place_id)
-                ctx = engine.Context(worker=worker, limits=TimeLimits.from_settings(settings), uploads_dir=settings.uploads_dir, server_clock=Clock("server"))
+                ctx = field_sync.context_for(user, settings, Clock("server"))
                 request = p.decode_push(msgspec.json.encode({"device_id": str(phone), "mutations": [body]}))
                 [outcome] = await engine.push(session, request, ctx)
                 await session.rollback()  # the server died before the commit

@@ -11,7 +11,7 @@ import itertools
 import pytest
 
 from server.models import AppealStatus as S
-from server.models import Role
+from server.models import Evaluation, Role
 from server.services.appeal_workflow import (
     ACTION_LABELS,
     STATUS_LABELS,
@@ -26,11 +26,12 @@ from server.services.appeal_workflow import (
 OPEN_STATES = {S.RECEIVED, S.TRANSFERRED, S.IN_PROGRESS}
 STAFF = {Role.ADMIN, Role.STAFF}
 
-# action -> (states it may be taken from, who may take it, the state it leads to; None = unchanged)
+# action -> (states it may be taken from, who may take it, the state it leads to; None = unchanged).
+# Targets that depend on the state or on what is submitted are in TARGETS below.
 EXPECTED: dict[Action, tuple[set[S], set[object], S | None]] = {
     Action.TRANSFER: (OPEN_STATES, STAFF, S.TRANSFERRED),
     Action.ACCEPT: ({S.RECEIVED, S.TRANSFERRED}, STAFF | {Role.DEPARTMENT, Role.GRID_WORKER}, S.IN_PROGRESS),
-    Action.WHISTLE: (OPEN_STATES, STAFF, None),
+    Action.WHISTLE: (OPEN_STATES, STAFF, None),  # but see TARGETS: a received case becomes transferred
     Action.REPORT_IN: (OPEN_STATES, {Role.DEPARTMENT}, None),
     Action.MARK_COMPLEX: (OPEN_STATES, STAFF, None),
     Action.RESOLVE: ({S.IN_PROGRESS}, STAFF | {Role.DEPARTMENT, Role.GRID_WORKER}, S.RESOLVED),
@@ -73,12 +74,34 @@ def test_every_state_and_principal(action: Action) -> None:
     assert wrong == []
 
 
+class Submitted:
+    def __init__(self, evaluation: Evaluation | None = None) -> None:
+        self.evaluation = evaluation
+
+
+# (action, state, what was submitted) -> the state it leads to, where it is not EXPECTED's plain target.
+TARGETS: dict[tuple[Action, S, Evaluation | None], S] = {
+    (Action.WHISTLE, S.RECEIVED, None): S.TRANSFERRED,
+    **{(Action.EVALUATE, S.RESOLVED, e): S.EVALUATED for e in (Evaluation.SATISFIED, Evaluation.BASICALLY_SATISFIED)},
+    (Action.EVALUATE, S.RESOLVED, Evaluation.UNSATISFIED): S.IN_PROGRESS,
+    **{(Action.RETURN_VISIT, S.RESOLVED, e): S.EVALUATED for e in (Evaluation.SATISFIED, Evaluation.BASICALLY_SATISFIED)},
+    (Action.RETURN_VISIT, S.RESOLVED, Evaluation.UNSATISFIED): S.IN_PROGRESS,
+}
+
+
 @pytest.mark.parametrize("action", list(EXPECTED), ids=str)
 def test_target_of_every_allowed_transition(action: Action) -> None:
     sources, _principals, target = EXPECTED[action]
-    assert {state: target_of(state, action) for state in sources} == {
-        state: state if target is None else target for state in sources
-    }
+    evaluations: list[Evaluation | None] = [None] if action is not Action.EVALUATE else list(Evaluation)
+    if action is Action.RETURN_VISIT:
+        evaluations = [None, *Evaluation]
+    for state in sources:
+        for evaluation in evaluations:
+            if action is Action.RETURN_VISIT and evaluation is not None and state is not S.RESOLVED:
+                continue  # refused: an evaluated case takes no second evaluation (see the service tests)
+            plain = state if target is None else target
+            want = TARGETS.get((action, state, evaluation), plain)
+            assert target_of(state, action, Submitted(evaluation)) == want, (action, state, evaluation)
 
 
 def test_allowed_actions_lists_what_is_allowed() -> None:

@@ -24,6 +24,7 @@ from litestar.types import Message, Scope
 from server import PACKAGE_DIR, i18n
 from server.assets import AssetManifest
 from server.db import make_alchemy_config
+from server.edge import edge
 from server.errors import exception_handlers
 from server.models import StoreItem, User
 from server.routes import auth, health, home, posters, pwa, suggest, track
@@ -38,6 +39,7 @@ from server.settings import Settings, get_settings
 from server.worker import EmbeddedWorker
 
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
+MAX_FORM_BODY = 256 * 1024  # bytes: every text form fits many times over; a flood of form text does not
 
 CSP = "; ".join(
     [
@@ -167,7 +169,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await alchemy.get_engine().dispose()
 
     worker = EmbeddedWorker(alchemy, settings)  # the overdue job, when settings.embedded_worker
-    return Litestar(
+    app = Litestar(
         route_handlers=route_handlers(),
         on_startup=[worker.start],
         on_shutdown=[worker.stop, dispose_engine],
@@ -197,4 +199,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=None,
         logging_config=LoggingConfig(log_exceptions="debug", disable_stack_trace={404, 401, 403, 405, 400}),
         debug=settings.debug,
+        # Text forms are small; routes that take photos or sync batches raise their own limit.
+        request_max_body_size=MAX_FORM_BODY,
     )
+    app.asgi_handler = edge(app.asgi_handler)
+    return app

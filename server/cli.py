@@ -54,15 +54,18 @@ def serve(host: str, port: int, reload: bool) -> None:
     """Serve the app with uvicorn."""
     import uvicorn
 
-    _settings()  # fail early on bad configuration, before uvicorn starts
+    settings = _settings()  # fail early on bad configuration, before uvicorn starts
     click.echo(f"Shanzhi on http://{host}:{port}/")
+    # X-Forwarded-For is believed only from the proxies named in SHANZHI_TRUSTED_PROXIES: otherwise any
+    # client could claim any address and walk around the rate limits.
     uvicorn.run(
         "server.app:create_app",
         factory=True,
         host=host,
         port=port,
         reload=reload,
-        proxy_headers=True,
+        proxy_headers=settings.trusted_proxies is not None,
+        forwarded_allow_ips=settings.trusted_proxies or "",
         log_level="info",
     )
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.util import await_only
 
 from server import PACKAGE_DIR
+from server.edge import strip_nul
 from server.settings import Settings
 
 MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
@@ -164,6 +165,7 @@ def make_alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
         ),
         create_all=False,
     )
+    event.listen(config.get_engine().sync_engine, "before_cursor_execute", strip_nul, retval=True)
     if settings.is_sqlite:
         engine = config.get_engine().sync_engine
         _QUEUES[engine] = WriteQueue()

@@ -37,6 +37,16 @@ def _password_hashing() -> str:
     return os.environ.get("SHANZHI_PASSWORD_HASHING") or "strong"
 
 
+def _public_url(value: str | None) -> str | None:
+    if not value or not value.strip():
+        return None
+    value = value.strip().rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        msg = f"SHANZHI_PUBLIC_URL must start with http:// or https://, not {value!r}"
+        raise ValueError(msg)
+    return value
+
+
 def _bool(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
@@ -71,6 +81,12 @@ class Settings:
     notify_webhook_url: str | None = None
     # Named argon2 parameters for new password hashes (PASSWORD_HASHING_PROFILES).
     password_hashing: str = field(default_factory=_password_hashing)
+    # The address residents and partner systems reach the site at, e.g. https://shanzhi.example.cn:
+    # every printed or sent link (QR posters, tracking links, Open311) uses it. Unset: the request's host.
+    public_url: str | None = None
+    # Addresses of reverse proxies whose X-Forwarded-For is believed (uvicorn's forwarded_allow_ips).
+    # Unset: nobody's; the client address is the connection's (docs/deployment.md, "Behind a proxy").
+    trusted_proxies: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -108,6 +124,8 @@ class Settings:
             appeal_complex_resolve_months=int(env.get("SHANZHI_APPEAL_COMPLEX_RESOLVE_MONTHS") or 1),
             appeal_due_soon_ratio=float(env.get("SHANZHI_APPEAL_DUE_SOON_RATIO") or 0.25),
             password_hashing=password_hashing,
+            public_url=_public_url(env.get("SHANZHI_PUBLIC_URL")),
+            trusted_proxies=(env.get("SHANZHI_TRUSTED_PROXIES") or "").strip() or None,
         )
 
     @property

@@ -47,7 +47,8 @@ NAV: list[NavItem] = [
     NavItem("/admin/api-keys", N_("Open311 API keys"), frozenset({Role.ADMIN})),
     NavItem("/admin/outbound", N_("Outbound notifications"), frozenset({Role.ADMIN})),
     NavItem("/appeals", N_("Appeals ledger"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.DEPARTMENT})),
-    NavItem("/appeals/new", N_("Register an appeal"), frozenset({Role.ADMIN, Role.STAFF, Role.GRID_WORKER})),
+    NavItem("/appeals/new", N_("Register an appeal"), frozenset({Role.ADMIN, Role.STAFF})),
+    NavItem("/field/appeal", N_("Register an appeal"), frozenset({Role.GRID_WORKER})),
     NavItem("/field", N_("Field work"), frozenset({Role.GRID_WORKER})),
     NavItem("/field/outbox", N_("Outbox"), frozenset({Role.GRID_WORKER})),
     NavItem("/inbox", N_("Inbox"), frozenset(Role), counter="unread_notifications"),
@@ -125,3 +126,12 @@ def safe_next(target: str | None, default: str = "/") -> str:
 
 def redirect(path: str) -> Redirect:
     return Redirect(path=path, status_code=303)
+
+
+def public_url(request: Request, path: str) -> str:
+    """An absolute link for something printed or sent (a QR poster, a tracking link, an API answer):
+    on SHANZHI_PUBLIC_URL when it is set, so a poster printed from a staff laptop on another host
+    carries the public address; otherwise on the request's own host."""
+    settings = request.app.state.get("settings")
+    base = settings.public_url if settings is not None and settings.public_url else str(request.base_url).rstrip("/")
+    return f"{base}{path}"

@@ -173,6 +173,12 @@ def web(client: AsyncTestClient) -> Web:
 
 
 @pytest.fixture
+async def english(client: AsyncTestClient) -> None:
+    """Switch the client to English, to assert on the msgids (they hold before and after translation)."""
+    await client.get("/lang/en")
+
+
+@pytest.fixture
 def people(databases: Databases, database_url: str) -> dict[Role, str]:
     """One user per role (username = role value with dashes, password TEST_PASSWORD), already in the database."""
     return databases.meta["people"]

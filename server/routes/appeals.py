@@ -3,8 +3,6 @@ its timeline and the workflow actions (A2-A5), and the case photos."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -21,7 +19,7 @@ from server.i18n import N_, current_locale, gettext
 from server.models import Appeal, AppealChannel, AppealStatus, Evaluation, Role, SubmitterKind, VisitMethod
 from server.security import roles
 from server.services import appeal_ledger as ledger
-from server.services import appeals
+from server.services import appeal_scope, appeals, exports
 from server.services.appeal_catalog import BY_CODE, CATEGORIES, categories_for
 from server.services.appeal_workflow import ACTION_LABELS, STATUS_LABELS, TRANSITIONS, Action, transition_for
 from server.services.appeals import utc_now
@@ -37,6 +35,7 @@ INTAKE_ROLES = (Role.ADMIN, Role.STAFF, Role.GRID_WORKER)
 CASE_ROLES = (Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.DEPARTMENT, Role.GRID_WORKER)
 INTAKE_CHANNELS = (AppealChannel.HOTLINE, AppealChannel.EVENT, AppealChannel.VISIT)
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+MAX_PHOTO_FORM = 16 * 1024 * 1024  # bytes: a resolution may come with three photos of up to 5 MB
 
 Db = NamedDependency[AsyncSession]
 Config = NamedDependency[Settings]
@@ -65,6 +64,7 @@ def _labels() -> dict[str, Any]:
         "method_labels": ledger.METHOD_LABELS,
         "limit_labels": ledger.LIMIT_LABELS,
         "categories": BY_CODE,
+        "actor_text": appeals.actor_text,
     }
 
 
@@ -154,18 +154,13 @@ def _csv_values(row: ledger.LedgerRow, local_time: Any) -> dict[str, str]:
 def ledger_csv(rows: list[ledger.LedgerRow], *, with_phone: bool, limits: TimeLimits) -> bytes:
     """The ledger as Excel opens it: UTF-8 with BOM, Chinese headers and values (the filed 台账 is Chinese)."""
     columns = [(key, title) for key, title in CSV_HEADERS if with_phone or key != "submitter_phone"]
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([title for _, title in columns])
     local_time = _local(limits)
     token = current_locale.set("zh_CN")
     try:
-        for row in rows:
-            values = _csv_values(row, local_time)
-            writer.writerow([values[key] for key, _ in columns])
+        lines = [[values[key] for key, _ in columns] for values in (_csv_values(row, local_time) for row in rows)]
     finally:
         current_locale.reset(token)
-    return out.getvalue().encode("utf-8-sig")
+    return exports.csv_bytes([title for _, title in columns], lines)
 
 
 @get("/appeals/export.csv", opt=roles(*EXPORT_ROLES), name="appeals-export")
@@ -201,10 +196,12 @@ async def _intake_page(request: Request, db_session: AsyncSession, values: dict[
 
 
 @get("/appeals/new", opt=roles(*INTAKE_ROLES), name="appeals-new")
-async def intake_form(request: Request, db_session: Db) -> Template:
+async def intake_form(request: Request, db_session: Db) -> Template | Redirect:
     user = current_user(request)
-    channel = AppealChannel.VISIT if user and user.role is Role.GRID_WORKER else AppealChannel.HOTLINE
-    return await _intake_page(request, db_session, {"channel": channel.value, "submitter_kind": SubmitterKind.RESIDENT.value}, {})
+    if user is not None and user.role is Role.GRID_WORKER:
+        # A grid worker has one way to record an appeal, the one that works offline (the outbox).
+        return redirect("/field/appeal")
+    return await _intake_page(request, db_session, {"channel": AppealChannel.HOTLINE.value, "submitter_kind": SubmitterKind.RESIDENT.value}, {})
 
 
 INTAKE_FIELDS = ("channel", "submitter_kind", "category", "description", "place", "submitter_name", "submitter_phone", "location_detail")
@@ -241,6 +238,12 @@ async def intake_submit(request: Request, db_session: Db, settings: Config) -> T
     form = await request.form()
     values = {name: str(form.get(name) or "").strip() for name in INTAKE_FIELDS}
     data, errors = _intake_input(values)
+    user = current_user(request)
+    if data is not None and user is not None and user.role is Role.GRID_WORKER and data.place_id is not None:
+        # The same rule as the field app's: a worker records appeals at places of their grid.
+        if data.place_id not in await appeal_scope.grid_place_ids(db_session, user.place_id):
+            errors = {"place": gettext("This place is not in your grid.")}
+            data = None
     if data is not None:
         try:
             appeal = await appeals.submit(
@@ -374,7 +377,7 @@ def _refusal_status(error: ServiceError) -> int:
     return 400
 
 
-@post("/appeals/{reference:str}/{action:str}", opt=roles(*CASE_ROLES), name="appeals-act")
+@post("/appeals/{reference:str}/{action:str}", opt=roles(*CASE_ROLES), name="appeals-act", request_max_body_size=MAX_PHOTO_FORM)
 async def case_action(
     request: Request, db_session: Db, settings: Config, reference: FromPath[str], action: FromPath[str]
 ) -> Template | Redirect:

@@ -16,7 +16,7 @@ from server.i18n import LANG_COOKIE, gettext as _
 from server.security import SESSION_USER_KEY, public, rotate_session, signed_in
 from server.services import accounts
 from server.settings import SUPPORTED_LOCALES, Settings
-from server.throttle import FailureThrottle
+from server.login_guard import LoginGuard
 from server.web import ROLE_HOME, current_user, redirect, render, safe_next
 
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -59,11 +59,9 @@ async def login(
     data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Template | Redirect:
     username = data.username.strip()[:64]
-    throttle = FailureThrottle(
-        request.app.stores.get("rate_limit"), limit=settings.login_rate_limit, window=60
-    )
+    guard = LoginGuard(request.app.stores.get("rate_limit"), limit=settings.login_rate_limit)
     client = request.client.host if request.client else "unknown"
-    keys = (f"login:ip:{client}", f"login:user:{accounts.normalise_username(username)}")
+    account = accounts.normalise_username(username)
 
     def again(message: str, status_code: int) -> Template:
         return render(
@@ -73,13 +71,14 @@ async def login(
 
     if not username or not data.password:
         return again(_("Please enter your username and password."), 400)
-    if await throttle.is_blocked(*keys):
+    if await guard.blocked(account, client):
         return again(_("Too many failed attempts. Please wait a minute and try again."), 429)
+    await guard.slow_down(account)
     user = await accounts.authenticate(db_session, username, data.password)
     if user is None:
-        await throttle.record_failure(*keys)
+        await guard.failed(account, client)
         return again(_("Wrong username or password. Please check and try again."), 400)
-    await throttle.reset(keys[1])
+    await guard.succeeded(account, client)
     # Commit the sign-in record now: the session row is written while the response is sent, and
     # SQLite allows one writer at a time.
     await db_session.commit()

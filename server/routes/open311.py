@@ -32,7 +32,7 @@ from server.services.deadlines import TimeLimits
 from server.services.errors import ServiceError
 from server.services.open311 import Open311Error
 from server.settings import Settings
-from server.web import redirect, render
+from server.web import public_url, redirect, render
 
 # Litestar adds "; charset=utf-8" to text/* types itself.
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml"}
@@ -98,7 +98,7 @@ def http_error(request: Request, exc: HTTPException) -> Response[bytes]:
 
 
 def _discovery_body(request: Request) -> dict[str, Any]:
-    base = str(request.base_url).rstrip("/")
+    base = public_url(request, "")
     return {
         "changeset": CHANGESET,
         "contact": _("Jiefanglu Subdistrict Office, Lixia District, Jinan"),
@@ -137,7 +137,8 @@ async def request_list(
 ) -> Response[bytes]:
     params = {key: request.query_params.get(key, "") for key in request.query_params}
     query = open311.parse_query(params, tz=settings.tz, now=utc_now())
-    found = await open311.find_requests(db_session, query, tz=settings.tz)
+    partner = await api_keys.verify(db_session, params.get("api_key")) is not None
+    found = await open311.find_requests(db_session, query, tz=settings.tz, partner=partner)
     return respond(format_of(request.url.path), "service_requests", found)
 
 
@@ -158,7 +159,7 @@ async def create_request(
     ) % {
         "hours": settings.appeal_response_hours,
         "days": settings.appeal_resolve_days,
-        "url": f"{str(request.base_url).rstrip('/')}/track/{appeal.tracking_code}",
+        "url": public_url(request, f"/track/{appeal.tracking_code}"),
     }
     body = [{"service_request_id": appeal.reference, "service_notice": notice, "account_id": form.get("account_id") or None}]
     return respond(format_of(request.url.path), "service_requests", body)
@@ -166,10 +167,11 @@ async def create_request(
 
 @get("/v2/requests/{name:str}", opt=public(), skip_session=True)
 async def request_detail(
-    name: FromPath[str], db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+    request: Request, name: FromPath[str], db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
 ) -> Response[bytes]:
     reference, fmt = split_name(name)
-    return respond(fmt, "service_requests", [await open311.get_request(db_session, reference, tz=settings.tz)])
+    partner = await api_keys.verify(db_session, request.query_params.get("api_key")) is not None
+    return respond(fmt, "service_requests", [await open311.get_request(db_session, reference, tz=settings.tz, partner=partner)])
 
 
 @get("/v2/tokens/{name:str}", opt=public(), skip_session=True)

@@ -21,7 +21,7 @@ from server.i18n import gettext as _
 from server.models import LEAF_KINDS, Place, Role
 from server.security import STAFF_SIDE, roles
 from server.services import places
-from server.web import render
+from server.web import public_url, render
 
 # Medium error correction survives a poster that is scuffed, taped over or photographed at an angle.
 QR_ERROR_CORRECTION = ERROR_CORRECT_M
@@ -36,7 +36,7 @@ class Poster:
 
 
 def suggest_url(request: Request, place: Place) -> str:
-    return f"{str(request.base_url).rstrip('/')}/suggest/{place.code}"
+    return public_url(request, f"/suggest/{place.code}")
 
 
 def qr_svg(data: str, label: str) -> Markup:

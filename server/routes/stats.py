@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.i18n import N_, gettext as _
 from server.models import Department, Role
 from server.security import STAFF_SIDE, public, roles
+from server.services.deadlines import in_date_range
 from server.services import appeal_metrics, appeals
 from server.services.appeal_catalog import CATEGORIES
 from server.services.appeal_ledger import CHANNEL_LABELS
@@ -41,10 +42,14 @@ def _parse_date(value: str, name: str, form: FilterForm) -> date | None:
     if not value.strip():
         return None
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
     except ValueError:
         form.errors[name] = _("Please enter a date as YYYY-MM-DD.")
         return None
+    if not in_date_range(day):
+        form.errors[name] = _("Please enter a date between 2000-01-01 and 2100-12-31.")
+        return None
+    return day
 
 
 async def parse_filters(session: AsyncSession, form: FilterForm) -> tuple[StatsFilter, list[Department]]:

@@ -28,6 +28,8 @@ from server.web import redirect, render
 
 # Three photos of at most 5 MB each, plus the text fields and multipart framing.
 MAX_BODY = 16 * 1024 * 1024
+MAX_TEXT_BODY = 64 * 1024  # a form without photos
+REFUSED_LIMIT = 60  # refused submissions per client address per hour
 RATE_WINDOW = 3600  # seconds: the suggestion-box limit counts submissions per hour
 ENTERPRISE_PLACES = LEAF_KINDS - {PlaceKind.RESIDENTIAL_COMPOUND}
 
@@ -109,18 +111,26 @@ async def _photos(form: FormMultiDict) -> list[bytes]:
 
 
 async def _submit(request: Request, db_session: AsyncSession, settings: Settings, place: Place | None) -> Template | Redirect:
+    # Only a multipart form can carry photos: a plain form's body is text, and a big one is an attack.
+    if not request.headers.get("content-type", "").startswith("multipart/") and int(request.headers.get("content-length") or 0) > MAX_TEXT_BODY:
+        raise RequestEntityTooLarge
     raw = await request.form()
     form = SuggestForm.from_form(raw)
     photos = await _photos(raw)
     throttle = FailureThrottle(request.app.stores.get("rate_limit"), limit=settings.suggest_rate_limit, window=RATE_WINDOW)
-    key = f"suggest:ip:{request.client.host if request.client else 'unknown'}"
+    client = request.client.host if request.client else "unknown"
+    key = f"suggest:ip:{client}"
+    # Refused forms cost little now (no photo is decoded for them), but a flood of them still counts.
+    attempts = FailureThrottle(request.app.stores.get("rate_limit"), limit=REFUSED_LIMIT, window=RATE_WINDOW)
+    attempt_key = f"suggest:refused:{client}"
 
     def again(errors: dict[str, str], status_code: int) -> Template:
         return _form_page(request, place, form, errors=errors, photos_dropped=bool(photos), status_code=status_code)
 
-    if await throttle.is_blocked(key):
+    if await throttle.is_blocked(key) or await attempts.is_blocked(attempt_key):
         return again({"form": _("You have sent several suggestions in the last hour. Please try again later.")}, 429)
     if form.audience not in {kind.value for kind in SubmitterKind}:
+        await attempts.record_failure(attempt_key)
         return again({"audience": _("Please choose whether you write as a resident or an enterprise.")}, 400)
     data = AppealInput(
         channel=AppealChannel.QR if place else AppealChannel.SUGGESTION_BOX,
@@ -139,6 +149,7 @@ async def _submit(request: Request, db_session: AsyncSession, settings: Settings
     except ServiceError as error:
         problems.append(error)
     if problems:
+        await attempts.record_failure(attempt_key)
         return again(_errors_of(InvalidAppeal(problems)), 400)
     try:
         data.photos = await process_photos(photos)
@@ -147,6 +158,7 @@ async def _submit(request: Request, db_session: AsyncSession, settings: Settings
             uploads_dir=settings.uploads_dir,
         )
     except ServiceError as error:
+        await attempts.record_failure(attempt_key)
         return again(_errors_of(error), 400)
     # The throttle counts accepted submissions here, not failures: mistakes in the form are free.
     await throttle.record_failure(key)

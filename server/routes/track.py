@@ -31,7 +31,7 @@ from server.services.deadlines import TimeLimits, Urgency
 from server.services.errors import ServiceError
 from server.services.photos import photo_path
 from server.settings import Settings
-from server.web import redirect, render
+from server.web import public_url, redirect, render
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -152,7 +152,7 @@ async def _page(
         status_code=status_code,
         appeal=appeal,
         new=new,
-        tracking_url=f"{str(request.base_url).rstrip('/')}/track/{appeal.tracking_code}",
+        tracking_url=public_url(request, f"/track/{appeal.tracking_code}"),
         place=place,
         category_label=category.label if category else appeal.category,
         status_label=STATUS_LABELS[appeal.status],

@@ -34,7 +34,7 @@ from server.models import (
 from server.services import appeal_scope, appeals, places
 from server.services.appeal_catalog import BY_CODE
 from server.services.appeal_workflow import OPEN, Action, CaseFacts, available
-from server.services.deadlines import TimeLimits, Urgency
+from server.services.deadlines import TimeLimits, Urgency, in_date_range
 
 PAGE_SIZE = 50
 # Roles that read every case; departments see their own and the ones they are summoned for,
@@ -178,9 +178,10 @@ def _uuid(value: str) -> UUID | None:
 
 def _date(value: str) -> date | None:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         return None
+    return day if in_date_range(day) else None
 
 
 @dataclass(frozen=True)

@@ -83,11 +83,25 @@ class Actor:
 
     @classmethod
     def submitter(cls) -> Actor:
-        return cls(principal=SUBMITTER, label=N_("Submitter"))
+        return cls(principal=SUBMITTER, label=SUBMITTER_LABEL)
 
     @classmethod
     def system(cls) -> Actor:
-        return cls(principal="system", label=N_("System"))
+        return cls(principal="system", label=SYSTEM_LABEL)
+
+
+SUBMITTER_LABEL = N_("Submitter")
+SYSTEM_LABEL = N_("System")
+# The only actor labels that are texts of ours (msgids); every other label is a name (data).
+ACTOR_MSGIDS = frozenset({SUBMITTER_LABEL, SYSTEM_LABEL})
+
+
+def actor_text(label: str) -> str:
+    """An actor as shown on a timeline: ours translated, a person's or a system's name as it is (data
+    never goes through gettext: it would be %-formatted and marked safe)."""
+    from server.i18n import gettext
+
+    return gettext(label) if label in ACTOR_MSGIDS else label
 
 
 @dataclass

@@ -191,7 +191,7 @@ async def describe(session: AsyncSession, conflicts: list[SyncConflict], *, sees
                 view.fields.append(
                     FieldView(
                         name=name,
-                        label=APPEAL_FIELD_LABELS.get(name, name),
+                        label=gettext(APPEAL_FIELD_LABELS[name]) if name in APPEAL_FIELD_LABELS else name,
                         device=_masked(info.get("device"), name, sees_phone),
                         server=_masked(info.get("server"), name, sees_phone),
                         current=_masked(current, name, sees_phone),

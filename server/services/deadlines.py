@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import enum
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from server.settings import Settings
@@ -69,3 +69,13 @@ def add_months(moment: datetime, months: int, tz: ZoneInfo) -> datetime:
 
 def time_left(due: datetime, now: datetime) -> timedelta:
     return due - now
+
+
+# Dates people may ask about (filters, API ranges): anything outside is refused with a message, not
+# carried into date arithmetic that overflows (year 1, year 9999).
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+
+
+def in_date_range(day: date) -> bool:
+    return EARLIEST_DATE <= day <= LATEST_DATE

@@ -271,7 +271,8 @@ async def return_visit(request: Request) -> Applied:
     except ScopeError as error:
         raise Rejected.forbidden(error.message) from None
     except WorkflowError as error:
-        return _transition_conflict(request, appeal, request.mutation.fields, error.message, error.params)
+        # What is kept is what the schema read, never keys a device made up.
+        return _transition_conflict(request, appeal, msgspec.to_builtins(fields), error.message, error.params)
     except ServiceError as error:
         raise Rejected.invalid([error]) from None
     return Applied(appeal.version)

@@ -25,6 +25,7 @@ from server.services.appeal_metrics import PlaceLabel, place_labels
 from server.services.appeal_workflow import OPEN, STATUS_LABELS
 from server.services.appeals import Actor, AppealInput, Clock, InvalidAppeal, utc_now
 from server.services.deadlines import TimeLimits
+from server.services.deadlines import in_date_range
 from server.services.errors import ServiceError
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
@@ -90,14 +91,17 @@ def parse_moment(value: str, name: str, tz: ZoneInfo) -> datetime:
     value = value.strip()
     try:
         if DATE_ONLY.match(value):
-            return datetime.combine(datetime.fromisoformat(value).date(), time(), tz)
-        moment = datetime.fromisoformat(value)
+            moment: datetime | None = datetime.combine(datetime.fromisoformat(value).date(), time(), tz)
+        else:
+            moment = datetime.fromisoformat(value)
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise Open311Error(
             400, ServiceError(N_("%(name)s must be a date-time with a time zone, e.g. 2026-01-01T00:00:00Z."), name=name)
         )
+    if not in_date_range(moment.date()):
+        raise Open311Error(400, ServiceError(N_("%(name)s must be between 2000-01-01 and 2100-12-31."), name=name))
     return moment
 
 
@@ -144,7 +148,7 @@ def _address(label: PlaceLabel | None) -> str | None:
     return ", ".join(parts)
 
 
-def _request(row: Any, labels: dict[Any, PlaceLabel], tz: ZoneInfo) -> dict[str, Any]:
+def _request(row: Any, labels: dict[Any, PlaceLabel], tz: ZoneInfo, *, partner: bool = False) -> dict[str, Any]:
     category = BY_CODE.get(row.category)
     label = labels.get(row.place_id)
     return {
@@ -153,8 +157,9 @@ def _request(row: Any, labels: dict[Any, PlaceLabel], tz: ZoneInfo) -> dict[str,
         "status_notes": _(STATUS_LABELS[row.status]),
         "service_name": _(category.label) if category else row.category,
         "service_code": row.category,
-        # The description is free text and may hold names, phones and addresses: never published.
-        "description": None,
+        # The description is free text and may hold names, phones and addresses: never published, only
+        # given to a partner system that presents a valid api_key (they exchange cases with us).
+        "description": row.description if partner else None,
         "agency_responsible": row.department or _("Jiefanglu Subdistrict Office"),
         "service_notice": None,
         "requested_datetime": w3(row.received_at, tz),
@@ -175,7 +180,7 @@ def _select_requests() -> Any:
     )
     return (
         select(
-            Appeal.reference, Appeal.status, Appeal.category, Appeal.place_id, Appeal.received_at,
+            Appeal.reference, Appeal.status, Appeal.category, Appeal.place_id, Appeal.received_at, Appeal.description,
             Appeal.resolve_due_at, Department.name.label("department"), last_change.c.at.label("updated"),
         )
         .outerjoin(Department, Department.id == Appeal.department_id)
@@ -183,7 +188,7 @@ def _select_requests() -> Any:
     )
 
 
-async def find_requests(session: AsyncSession, query: RequestQuery, *, tz: ZoneInfo) -> list[dict[str, Any]]:
+async def find_requests(session: AsyncSession, query: RequestQuery, *, tz: ZoneInfo, partner: bool = False) -> list[dict[str, Any]]:
     """Service requests matching the query, newest first, at most 1000. Listed ids override every other filter."""
     statement = _select_requests()
     if query.ids:
@@ -198,14 +203,14 @@ async def find_requests(session: AsyncSession, query: RequestQuery, *, tz: ZoneI
             statement = statement.where(Appeal.status.not_in(OPEN))
     rows = (await session.execute(statement.order_by(Appeal.received_at.desc()).limit(MAX_REQUESTS))).all()
     labels = await place_labels(session) if rows else {}
-    return [_request(row, labels, tz) for row in rows]
+    return [_request(row, labels, tz, partner=partner) for row in rows]
 
 
-async def get_request(session: AsyncSession, reference: str, *, tz: ZoneInfo) -> dict[str, Any]:
+async def get_request(session: AsyncSession, reference: str, *, tz: ZoneInfo, partner: bool = False) -> dict[str, Any]:
     row = (await session.execute(_select_requests().where(Appeal.reference == reference))).one_or_none()
     if row is None:
         raise Open311Error(404, ServiceError(N_("service_request_id %(id)s was not found."), id=reference))
-    return _request(row, await place_labels(session), tz)
+    return _request(row, await place_labels(session), tz, partner=partner)
 
 
 def _coordinate(value: str, name: str, limit: float) -> float:

@@ -237,14 +237,24 @@ async def test_intake_errors_keep_what_was_typed(client: AsyncTestClient, web: W
     assert await listed(client) == []
 
 
-async def test_grid_workers_register_visit_appeals_and_follow_them(client: AsyncTestClient, web: Web, staffing: Staffing) -> None:
+async def test_grid_workers_register_appeals_where_it_works_offline(client: AsyncTestClient, web: Web, staffing: Staffing, db: AsyncSession) -> None:
+    """A grid worker has one way to record an appeal, the field app's (it works offline); a form posted
+    from an old page still works, at places of the worker's grid only (the sync's rule, the same message)."""
     await sign_in(client, web, "grid-worker")
     page = await client.get("/appeals/new")
-    assert 'value="visit" checked' in page.text
+    assert (page.status_code, page.headers["location"]) == (303, "/field/appeal")
     form = {"channel": "visit", "submitter_kind": "resident", "category": "elderly_care", "description": "独居老人希望有人定期上门看看"}
-    response = await web.post_form("/appeals/new", form)
+    response = await web.post_form("/appeals/new", form, token_from="/field")
     assert response.status_code == 303
     assert (await client.get(response.headers["location"])).status_code == 200
+    sub = await places.create_place(db, kind=PlaceKind.SUBDISTRICT, name="解放路街道", parent=None)
+    community = await places.create_place(db, kind=PlaceKind.COMMUNITY, name="文华园社区", parent=sub)
+    grid = await places.create_place(db, kind=PlaceKind.GRID, name="文华园第一网格", parent=community)
+    elsewhere = await places.create_place(db, kind=PlaceKind.RESIDENTIAL_COMPOUND, name="文华园小区", parent=grid)
+    await db.commit()  # the test worker has no grid: every place is outside it
+    refused = await web.post_form("/appeals/new", {**form, "place": str(elsewhere.id)}, token_from="/field")
+    assert refused.status_code == 400
+    assert "This place is not in your grid." in refused.text or "这个地点不在您的网格内" in refused.text
 
 
 # --- role homes ---------------------------------------------------------------------------------------------

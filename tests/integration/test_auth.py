@@ -118,7 +118,8 @@ async def limited_client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
 async def test_too_many_failures_block_even_the_right_password(
     limited_client: AsyncTestClient, people: dict[Role, str]
 ) -> None:
-    """After the limit of failures, even the right password is refused for a while."""
+    """After the limit of failures from this address, even the right password is refused from it for a
+    while (the owner signing in from elsewhere is not: tests/unit/test_login_guard.py)."""
     web = Web(limited_client)
     for _ in range(3):
         failed = await web.login(people[Role.ADMIN], "wrong-password")

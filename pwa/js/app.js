@@ -181,8 +181,12 @@ async function waitingRecords() {
 async function dropPersonalData() {
   // Saved pages and downloaded reference data may hold personal data; the outbox itself stays.
   if (Outbox()) await Outbox().forgetReferences().catch(() => null);
-  const registration = await navigator.serviceWorker?.ready.catch(() => null);
-  registration?.active?.postMessage({ type: "PURGE_PAGES" });
+  // getRegistration, not `ready`: `ready` never settles while no worker is active (first visit, a
+  // failed install), and sign-out must never wait on it. A worker that is not active yet has saved no
+  // page but the offline one.
+  const registration = await navigator.serviceWorker?.getRegistration("/").catch(() => null);
+  const worker = registration?.active || registration?.waiting || registration?.installing;
+  worker?.postMessage({ type: "PURGE_PAGES" });
 }
 
 function signOutDialog() {
@@ -305,6 +309,9 @@ async function registerServiceWorker() {
   if (!hadController) {
     // First visit: once the worker is active, let it save this page for offline use too.
     const ready = await navigator.serviceWorker.ready;
+    // A page whose load began before the worker activated is not claimed by "activate" (the claim ran
+    // while the document was still loading): ask again, or this page would go on without the worker.
+    if (!navigator.serviceWorker.controller) ready.active?.postMessage({ type: "CLAIM" });
     ready.active?.postMessage({ type: "CACHE_PAGES", urls: [window.location.pathname + window.location.search] });
   }
   if (registration.waiting && navigator.serviceWorker.controller) offerUpdate(registration.waiting);

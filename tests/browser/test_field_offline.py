@@ -52,6 +52,7 @@ from tests.browser.axe import assert_accessible
 from tests.browser.conftest import CHROMIUM_ARGS, PHONE_CONTEXT, LiveServer, chromium_path
 from tests.conftest import run_isolated
 from tests.integration.staff_cases import in_session
+from tests.browser.waiting import SW_STATE, wait_until
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -88,16 +89,21 @@ def field_ready(page: Page) -> None:
 
 def wait_for_saved_pages(page: Page) -> None:
     """After the first online visit the service worker keeps every field page."""
-    page.wait_for_function(
-        """async (urls) => {
-            const cache = await caches.open("shanzhi-pages");
-            const found = await Promise.all(urls.map((url) => cache.match(url)));
-            return found.every(Boolean) && Boolean(navigator.serviceWorker.controller);
-        }""",
-        arg=FIELD_PAGES,
-        timeout=20_000,
-        polling=250,
-    )
+    missing = """async (urls) => {
+        const cache = await caches.open("shanzhi-pages");
+        const found = await Promise.all(urls.map((url) => cache.match(url)));
+        return urls.filter((url, i) => !found[i]);
+    }"""
+    try:
+        wait_until(
+            page,
+            f"async (urls) => (await ({missing})(urls)).length === 0 && Boolean(navigator.serviceWorker.controller)",
+            arg=FIELD_PAGES,
+            timeout=20_000,
+            interval=250,
+        )
+    except AssertionError as error:
+        raise AssertionError(f"{error}; not saved: {page.evaluate(missing, FIELD_PAGES)}; {page.evaluate(SW_STATE)}") from None
 
 
 def outbox_states(page: Page) -> list[str]:

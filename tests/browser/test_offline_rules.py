@@ -28,10 +28,11 @@ from server.services.demo import DEMO_PASSWORD
 from tests.browser.axe import assert_accessible
 from tests.browser.conftest import LiveServer
 from tests.browser.test_field_offline import field_ready, in_db, photo_file, sign_in, wait_for_saved_pages
+from tests.browser.waiting import wait_controlled, wait_until
 
 
 def controlled(page: Page) -> None:
-    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=20_000)
+    wait_controlled(page)
 
 
 def saved(page: Page, path: str) -> bool:
@@ -39,7 +40,7 @@ def saved(page: Page, path: str) -> bool:
 
 
 def wait_saved(page: Page, path: str) -> None:
-    page.wait_for_function("async (path) => Boolean(await (await caches.open('shanzhi-pages')).match(path))", arg=path, timeout=20_000)
+    wait_until(page, "async (path) => Boolean(await (await caches.open('shanzhi-pages')).match(path))", arg=path, timeout=20_000)
 
 
 def drafts(page: Page) -> list[str]:
@@ -154,7 +155,7 @@ def test_offline_sign_out_says_what_happens_to_waiting_records(page: Page, conte
     assert not saved(page, "/grid"), "pages with personal data stay on a phone nobody is signed in to"
     context.set_offline(False)
     page.goto("/offline")  # the next page with a network tells the server
-    page.wait_for_function("() => localStorage.getItem('shanzhi.pending-logout') === null", timeout=15_000)
+    wait_until(page, "() => localStorage.getItem('shanzhi.pending-logout') === null", timeout=15_000)
     page.goto("/grid")
     expect(page).to_have_url(re.compile(r"/login"))
     assert appeals_described(live_server, description) == 0  # waiting for its user's next sign-in
@@ -209,7 +210,7 @@ def test_saved_pages_go_when_the_session_ends(page: Page, live_server: LiveServe
     in_db(live_server.settings, end_sessions)  # the session expired on the server
     page.goto("/staff")
     expect(page).to_have_url(re.compile(r"/login\?next=/staff&expired=1$"))
-    page.wait_for_function("async () => !(await (await caches.open('shanzhi-pages')).match('/appeals'))", timeout=15_000)
+    wait_until(page, "async () => !(await (await caches.open('shanzhi-pages')).match('/appeals'))", timeout=15_000)
 
 
 # --- the outbox under browser faults ----------------------------------------------------------------------

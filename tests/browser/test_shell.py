@@ -10,6 +10,7 @@ from server.services.demo import DEMO_PASSWORD, DEMO_USERS
 from server.web import ROLE_HOME
 from tests.browser.axe import assert_accessible
 from tests.browser.conftest import LiveServer
+from tests.browser.waiting import wait_controlled, wait_until
 
 
 def sign_in(page: Page, username: str, password: str = DEMO_PASSWORD) -> None:
@@ -20,11 +21,11 @@ def sign_in(page: Page, username: str, password: str = DEMO_PASSWORD) -> None:
 
 
 def wait_until_controlled(page: Page) -> None:
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    wait_controlled(page)
 
 
 def wait_until_saved(page: Page, path: str) -> None:
-    page.wait_for_function("async (path) => Boolean(await caches.match(path))", arg=path)
+    wait_until(page, "async (path) => Boolean(await caches.match(path))", arg=path)
 
 
 def test_grid_worker_signs_in_and_the_app_opens_offline(page: Page, live_server: LiveServer) -> None:
@@ -106,7 +107,8 @@ def test_a_new_version_waits_for_the_user_to_refresh(page: Page, live_server: Li
     expect(banner).to_be_visible()
     assert_accessible(page)
     banner.click()
-    page.wait_for_function(
+    wait_until(
+        page,
         "async (old) => { const keys = await caches.keys();"
         " return keys.some(k => k.startsWith('shanzhi-static-') && k !== old) && !keys.includes(old); }",
         arg=first[0],

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, false, func, or_, select, true
+from sqlalchemy import ColumnElement, case, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import N_, gettext
@@ -34,7 +34,7 @@ from server.models import (
 from server.services import appeal_scope, appeals, places
 from server.services.appeal_catalog import BY_CODE
 from server.services.appeal_workflow import OPEN, Action, CaseFacts, available
-from server.services.deadlines import TimeLimits, Urgency, in_date_range
+from server.services.deadlines import TimeLimits, Urgency, in_date_range, limit_urgency_clause
 
 PAGE_SIZE = 50
 # Roles that read every case; departments see their own and the ones they are summoned for,
@@ -166,6 +166,13 @@ def deadline_state(appeal: Appeal, limits: TimeLimits, now: datetime) -> Deadlin
     return None
 
 
+def open_urgency_clause(wanted: Urgency, limits: TimeLimits, now: datetime) -> ColumnElement[bool]:
+    """`deadline_state(...).urgency is wanted` for an open case, as SQL: the response limit while nobody
+    has responded, then the resolution limit (a test holds the two forms equal)."""
+    due = case((Appeal.first_response_at.is_(None), Appeal.response_due_at), else_=Appeal.resolve_due_at)
+    return limit_urgency_clause(wanted, limits, now, start=Appeal.received_at, due=due)
+
+
 # --- Filters and pages ------------------------------------------------------------------------------
 
 
@@ -282,11 +289,7 @@ async def _conditions(
     if f.received_to:
         conditions.append(Appeal.received_at < _local_midnight(f.received_to + timedelta(days=1), limits))
     if f.deadline:
-        # "Due soon" depends on each case's own limit, so it is decided here, over the open cases only.
-        wanted = Urgency(f.deadline)
-        candidates = await session.scalars(select(Appeal).where(*conditions, Appeal.status.in_(OPEN)))
-        ids = [a.id for a in candidates if (state := deadline_state(a, limits, now)) and state.urgency is wanted]
-        conditions.append(Appeal.id.in_(ids))
+        conditions += [Appeal.status.in_(OPEN), open_urgency_clause(Urgency(f.deadline), limits, now)]
     return conditions
 
 
@@ -433,9 +436,17 @@ class DeadlineCounts:
 
 
 async def deadline_counts(session: AsyncSession, viewer: Viewer, limits: TimeLimits, now: datetime) -> DeadlineCounts:
-    cases = list(await session.scalars(select(Appeal).where(visible_clause(viewer), Appeal.status.in_(OPEN))))
-    urgencies = [state.urgency for a in cases if (state := deadline_state(a, limits, now))]
-    return DeadlineCounts(len(cases), urgencies.count(Urgency.DUE_SOON), urgencies.count(Urgency.OVERDUE))
+    """Open, due-soon and overdue cases the viewer sees: one aggregate in the database (issue 11), not a
+    scan of every open case in Python."""
+    due_soon, overdue = (open_urgency_clause(u, limits, now) for u in (Urgency.DUE_SOON, Urgency.OVERDUE))
+    row = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(case((due_soon, 1), else_=0)), 0), func.coalesce(func.sum(case((overdue, 1), else_=0)), 0))
+            .select_from(Appeal)
+            .where(visible_clause(viewer), Appeal.status.in_(OPEN))
+        )
+    ).one()
+    return DeadlineCounts(int(row[0]), int(row[1]), int(row[2]))
 
 
 async def open_cases_of(

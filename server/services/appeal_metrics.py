@@ -11,38 +11,17 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Float, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
 from server.models import Appeal, AppealChannel, AppealStatus, Department, Evaluation, Place, PlaceKind
 from server.services.appeal_catalog import CATEGORIES
 from server.services.appeals import Clock, utc_now
+from server.services.sql_time import hours_between
 
 SATISFIED = (Evaluation.SATISFIED, Evaluation.BASICALLY_SATISFIED)
 NOT_ACCEPTED = (AppealStatus.REJECTED, AppealStatus.MERGED)
 HOURS_DECIMALS = 2
-
-
-class hours_between(FunctionElement[float]):  # noqa: N801 - used like a SQL function
-    """(later - earlier) in hours, NULL when either is NULL; compiled per database below."""
-
-    type = Float()
-    inherit_cache = True
-
-
-@compiles(hours_between)
-def _hours_default(element: hours_between, compiler: SQLCompiler, **kw: Any) -> str:
-    later, earlier = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"(EXTRACT(EPOCH FROM ({later} - {earlier})) / 3600.0)"
-
-
-@compiles(hours_between, "sqlite")
-def _hours_sqlite(element: hours_between, compiler: SQLCompiler, **kw: Any) -> str:
-    later, earlier = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"((julianday({later}) - julianday({earlier})) * 24.0)"
 
 
 def ratio(numerator: int, denominator: int) -> float | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import event, func, select
+from sqlalchemy import and_, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -47,7 +47,7 @@ from server.services.appeal_workflow import (
     target_of,
     transition_for,
 )
-from server.services.deadlines import TimeLimits, Urgency
+from server.services.deadlines import TimeLimits, Urgency, limit_urgency_clause
 from server.services.errors import ServiceError
 from server.services.photos import MAX_PHOTOS, ProcessedPhoto, save_photo
 
@@ -709,27 +709,32 @@ async def record_overdue(session: AsyncSession, *, clock: Clock = utc_now) -> in
 
 
 async def record_due_soon(session: AsyncSession, *, limits: TimeLimits, clock: Clock = utc_now) -> int:
-    """Tell the people responsible, once per limit, that a case is about to miss it (即将超时)."""
+    """Tell the people responsible, once per limit, that a case is about to miss it (即将超时).
+
+    The database picks the cases whose limit is due soon (the rule of `TimeLimits.urgency` as SQL), so
+    a run costs the due-soon cases, not every open case (issue 11)."""
     now = clock()
-    open_cases = await session.scalars(
-        select(Appeal).where(
-            Appeal.status.in_([AppealStatus.RECEIVED, AppealStatus.TRANSFERRED, AppealStatus.IN_PROGRESS])
-        )
-    )
-    notified = 0
-    for appeal in open_cases:
-        limits_to_check = [("resolution", appeal.resolved_at, appeal.resolve_due_at)]
-        if appeal.first_response_at is None:
-            limits_to_check.append(("response", None, appeal.response_due_at))
-        for kind, done_at, due in limits_to_check:
-            if limits.urgency(appeal.received_at, due, done_at, now) is not Urgency.DUE_SOON:
-                continue
-            notified += await notifications.notify(
-                session, await _handlers(session, appeal), kind="due_soon",
-                text=N_("Case %(reference)s is due soon"), params={"reference": appeal.reference},
-                dedupe=f"due_soon:{kind}:{appeal.id}:{appeal.reopen_count}", appeal_id=appeal.id,
+    open_now = Appeal.status.in_([AppealStatus.RECEIVED, AppealStatus.TRANSFERRED, AppealStatus.IN_PROGRESS])
+    due_soon = {
+        "response": and_(
+            Appeal.first_response_at.is_(None),
+            limit_urgency_clause(Urgency.DUE_SOON, limits, now, start=Appeal.received_at, due=Appeal.response_due_at),
+        ),
+        "resolution": and_(
+            Appeal.resolved_at.is_(None),
+            limit_urgency_clause(Urgency.DUE_SOON, limits, now, start=Appeal.received_at, due=Appeal.resolve_due_at),
+        ),
+    }
+    notices: list[notifications.Notice] = []
+    for kind, condition in due_soon.items():
+        for appeal in await session.scalars(select(Appeal).where(open_now, condition).order_by(Appeal.id)):
+            notices.append(
+                notifications.Notice(
+                    tuple(await _handlers(session, appeal)), "due_soon", N_("Case %(reference)s is due soon"),
+                    f"due_soon:{kind}:{appeal.id}:{appeal.reopen_count}", appeal.id, {"reference": appeal.reference},
+                )
             )
-    return notified
+    return await notifications.notify_many(session, notices)
 
 
 async def get_by_reference(session: AsyncSession, reference: str) -> Appeal | None:

@@ -6,8 +6,12 @@ import calendar
 import enum
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import ColumnElement, and_
+
+from server.services.sql_time import epoch_seconds
 from server.settings import Settings
 
 
@@ -56,6 +60,20 @@ class TimeLimits:
         if (due - now) < (due - start) * self.due_soon_ratio:
             return Urgency.DUE_SOON
         return Urgency.ON_TRACK
+
+
+def limit_urgency_clause(
+    wanted: Urgency, limits: TimeLimits, now: datetime, *, start: Any, due: Any
+) -> ColumnElement[bool]:
+    """`TimeLimits.urgency` as SQL for a limit still running (not done): overdue or due soon at `now`."""
+    now_s = now.timestamp()
+    due_s = epoch_seconds(due)
+    if wanted is Urgency.OVERDUE:
+        return due_s < now_s
+    if wanted is Urgency.DUE_SOON:
+        # not overdue, and (due - now) < (due - start) * ratio
+        return and_(due_s >= now_s, (due_s - now_s) < (due_s - epoch_seconds(start)) * limits.due_soon_ratio)
+    raise ValueError(f"no SQL form for {wanted}")
 
 
 def add_months(moment: datetime, months: int, tz: ZoneInfo) -> datetime:

@@ -11,7 +11,7 @@ MAX_ATTEMPTS. The message id travels as the idempotency key, so a receiver can d
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -143,6 +143,18 @@ def _after_rollback(session: Session) -> None:
         session.info.pop(key, None)
 
 
+@dataclass(frozen=True)
+class Notice:
+    """One notice for some users: an inbox entry each, at most once per (dedupe, user)."""
+
+    user_ids: tuple[UUID, ...]
+    kind: str
+    text: str  # msgid
+    dedupe: str
+    appeal_id: UUID | None = None
+    params: dict[str, Any] | None = None
+
+
 async def notify(
     session: AsyncSession,
     user_ids: Iterable[UUID],
@@ -155,34 +167,74 @@ async def notify(
 ) -> int:
     """An inbox entry per user, at most once per (dedupe, user), and an outbound message per configured
     channel, all in the caller's transaction."""
-    created = 0
-    for user_id in dict.fromkeys(user_ids):
-        key = f"{dedupe}:{user_id}"
-        if await session.scalar(select(Notification.id).where(Notification.dedupe_key == key)) is not None:
-            continue
-        try:
-            # A savepoint per entry: when another worker wrote the same key first, only this entry is dropped.
-            async with session.begin_nested():
-                session.add(
-                    Notification(
-                        user_id=user_id, kind=kind, appeal_id=appeal_id, message=text, params=params or {}, dedupe_key=key
-                    )
-                )
-                for channel in _channels:
-                    session.add(
-                        OutboundMessage(
-                            channel=channel.name, user_id=user_id, kind=kind, message=text, params=params or {},
-                            appeal_id=appeal_id, status=OutboundStatus.PENDING, attempts=0, next_attempt_at=datetime.now(UTC),
-                        )
-                    )
-                await session.flush()
-        except IntegrityError:
-            continue
-        session.sync_session.info.setdefault(LOGGED_KEY, []).append(Message(user_id, kind, text, params or {}))
-        if _channels:
-            session.sync_session.info[CREATED_KEY] = True
-        created += 1
-    return created
+    notice = Notice(tuple(user_ids), kind, text, dedupe, appeal_id, params)
+    return await notify_many(session, [notice])
+
+
+KEYS_PER_QUERY = 500
+
+
+async def existing_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    """Which of these dedupe keys already have an inbox entry (a few queries, not one per key)."""
+    found: set[str] = set()
+    for i in range(0, len(keys), KEYS_PER_QUERY):
+        chunk = keys[i : i + KEYS_PER_QUERY]
+        found.update(await session.scalars(select(Notification.dedupe_key).where(Notification.dedupe_key.in_(chunk))))
+    return found
+
+
+async def notify_many(session: AsyncSession, notices: Sequence[Notice]) -> int:
+    """Every notice's entries in one savepoint (one per entry only if another worker wrote one first):
+    a job that tells thousands of people costs a few statements, not a few per person (issue 11)."""
+    wanted: dict[str, tuple[Notice, UUID]] = {}
+    for notice in notices:
+        for user_id in notice.user_ids:
+            wanted.setdefault(f"{notice.dedupe}:{user_id}", (notice, user_id))
+    if not wanted:
+        return 0
+    done = await existing_keys(session, list(wanted))
+    todo = [(key, notice, user_id) for key, (notice, user_id) in wanted.items() if key not in done]
+    if not todo:
+        return 0
+
+    def rows(key: str, notice: Notice, user_id: UUID) -> list[Any]:
+        params = notice.params or {}
+        made: list[Any] = [
+            Notification(
+                user_id=user_id, kind=notice.kind, appeal_id=notice.appeal_id, message=notice.text, params=params, dedupe_key=key
+            )
+        ]
+        made += [
+            OutboundMessage(
+                channel=channel.name, user_id=user_id, kind=notice.kind, message=notice.text, params=params,
+                appeal_id=notice.appeal_id, status=OutboundStatus.PENDING, attempts=0, next_attempt_at=datetime.now(UTC),
+            )
+            for channel in _channels
+        ]
+        return made
+
+    created: list[tuple[str, Notice, UUID]] = []
+    try:
+        async with session.begin_nested():
+            for entry in todo:
+                session.add_all(rows(*entry))
+            await session.flush()
+        created = todo
+    except IntegrityError:
+        # Another worker wrote some of the same keys meanwhile: one savepoint per entry drops only those.
+        for entry in todo:
+            try:
+                async with session.begin_nested():
+                    session.add_all(rows(*entry))
+                    await session.flush()
+            except IntegrityError:
+                continue
+            created.append(entry)
+    logged = session.sync_session.info.setdefault(LOGGED_KEY, [])
+    logged += [Message(user_id, notice.kind, notice.text, notice.params or {}) for _key, notice, user_id in created]
+    if _channels and created:
+        session.sync_session.info[CREATED_KEY] = True
+    return len(created)
 
 
 # --- Delivering outbound messages (the worker) ------------------------------------------------------------

@@ -36,6 +36,7 @@ from server.routes import sync as sync_routes
 from server.security import SESSION_COOKIE, CurrentUser, RequestContextMiddleware, SessionConfig, access_guard
 from server.services import accounts, notifications
 from server.settings import Settings, get_settings
+from server.services.shared_cache import SharedCache
 from server.worker import EmbeddedWorker
 
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -195,7 +196,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "assets": Provide(lambda: assets, use_cache=True, sync_to_thread=False),
         },
-        state=State({"settings": settings, "alchemy": alchemy, "alchemy_engine": alchemy.get_engine()}),
+        state=State(
+            {
+                "settings": settings, "alchemy": alchemy, "alchemy_engine": alchemy.get_engine(),
+                "public_figures": SharedCache("appeals", ttl=settings.public_cache_seconds),
+            }
+        ),
         openapi_config=None,
         logging_config=LoggingConfig(log_exceptions="debug", disable_stack_trace={404, 401, 403, 405, 400}),
         debug=settings.debug,

@@ -87,6 +87,10 @@ class Settings:
     # Addresses of reverse proxies whose X-Forwarded-For is believed (uvicorn's forwarded_allow_ips).
     # Unset: nobody's; the client address is the connection's (docs/deployment.md, "Behind a proxy").
     trusted_proxies: str | None = None
+    # Seconds the public figures (summary, /api/stats, boards) are shared between requests; a change made
+    # through this process shows at once (server/services/shared_cache.py). 0 turns sharing off; like the
+    # embedded worker, it is on only when read from the environment (default 5 there).
+    public_cache_seconds: float = 0.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -126,6 +130,7 @@ class Settings:
             password_hashing=password_hashing,
             public_url=_public_url(env.get("SHANZHI_PUBLIC_URL")),
             trusted_proxies=(env.get("SHANZHI_TRUSTED_PROXIES") or "").strip() or None,
+            public_cache_seconds=float(env.get("SHANZHI_PUBLIC_CACHE_SECONDS") or 5),
         )
 
     @property

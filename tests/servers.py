@@ -54,6 +54,8 @@ class LiveServer:
             "SHANZHI_VAR_DIR": str(self.settings.var_dir),
             "SHANZHI_SECRET_KEY": self.settings.secret_key,
             "SHANZHI_RELEASE": self.release,
+            # Tests reset the database under the running server: figures must not outlive a reset.
+            "SHANZHI_PUBLIC_CACHE_SECONDS": "0",
             "PYTHONUNBUFFERED": "1",
         }
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor

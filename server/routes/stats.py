@@ -12,7 +12,7 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.i18n import N_, gettext as _
+from server.i18n import N_, current_locale, gettext as _
 from server.models import Department, Role
 from server.security import STAFF_SIDE, public, roles
 from server.services.deadlines import in_date_range
@@ -20,6 +20,7 @@ from server.services import appeal_metrics, appeals
 from server.services.appeal_catalog import CATEGORIES
 from server.services.appeal_ledger import CHANNEL_LABELS
 from server.services.appeal_metrics import AppealStats, Counts, StatsFilter
+from server.services.shared_cache import SharedCache
 from server.services.appeal_workflow import EVALUATION_LABELS, STATUS_LABELS
 from server.settings import Settings
 from server.web import render
@@ -92,8 +93,14 @@ def hours(value: float | None) -> str:
 TEMPLATE_HELPERS = {"percent": percent, "hours": hours}
 
 
+def public_figures(request: Request) -> SharedCache:
+    cache: SharedCache = request.app.state.public_figures
+    return cache
+
+
 @get("/api/stats/appeals", opt=public())
 async def stats_api(
+    request: Request,
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     date_from: Annotated[str, QueryParameter(name="from", required=False)] = "",
@@ -106,8 +113,14 @@ async def stats_api(
         first = next(iter(form.errors.values()))
         body = {"status_code": 400, "error": _("Bad request"), "detail": first, "errors": form.errors}
         return Response(body, status_code=400, media_type=MediaType.JSON)
-    stats = await appeal_metrics.compute(db_session, filters, tz=settings.tz)
-    return Response(stats_json(stats), media_type=MediaType.JSON)
+
+    async def figures() -> dict[str, Any]:
+        return stats_json(await appeal_metrics.compute(db_session, filters, tz=settings.tz))
+
+    # Department names are translated into the JSON: the language is part of the key.
+    cache = public_figures(request)
+    body = await cache.get(("api", filters, current_locale.get()), figures)
+    return Response(body, media_type=MediaType.JSON, headers={"Cache-Control": f"public, max-age={int(cache.ttl)}"})
 
 
 @get("/stats/appeals", opt=roles(*STAFF_SIDE, Role.SUPERVISOR))
@@ -141,8 +154,12 @@ async def stats_dashboard(
 async def public_summary(
     request: Request, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
 ) -> Template:
-    stats: Counts = await appeal_metrics.compute(db_session, tz=settings.tz)
-    recent = await appeal_metrics.latest_resolved(db_session, tz=settings.tz, limit=RECENT_RESOLVED)
+
+    async def figures() -> tuple[Counts, list[appeal_metrics.ResolvedCase]]:
+        stats = await appeal_metrics.compute(db_session, tz=settings.tz)
+        return stats, await appeal_metrics.latest_resolved(db_session, tz=settings.tz, limit=RECENT_RESOLVED)
+
+    stats, recent = await public_figures(request).get("summary", figures)
     return render(
         request,
         "summary/appeals.html",

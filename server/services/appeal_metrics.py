@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.models import Appeal, AppealChannel, AppealStatus, Department, Evaluation, Place, PlaceKind
 from server.services.appeal_catalog import CATEGORIES
 from server.services.appeals import Clock, utc_now
+from server.services.shared_cache import watch
 from server.services.sql_time import hours_between
+
+# The public figures (app.state.public_figures) are recomputed after a commit that wrote these tables.
+watch(Appeal, "appeals")
+watch(Department, "appeals")
+watch(Place, "appeals")
 
 SATISFIED = (Evaluation.SATISFIED, Evaluation.BASICALLY_SATISFIED)
 NOT_ACCEPTED = (AppealStatus.REJECTED, AppealStatus.MERGED)

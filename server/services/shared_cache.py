@@ -1,0 +1,135 @@
+"""Figures everyone sees (the public summary, the statistics API, the dashboards, the coming boards),
+computed once and shared by every request for a few seconds (issue 11).
+
+- A value is keyed by (topic, key); a topic names the tables it is computed from (`watch`).
+- A commit that wrote a watched table moves its topic's generation: the next request recomputes, so a
+  change made through this process shows at once. Another process (PostgreSQL, `--workers 2`) sees it
+  after at most `ttl` seconds, which also bounds how old "now"-dependent figures get.
+- Concurrent requests for a missing value wait for one computation instead of running N ("single
+  flight"), so a burst of visitors after a change costs one aggregate, not one per visitor.
+- At most `max_entries` values per cache (least recently used go first): a client that varies the
+  query string cannot grow the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+DIRTY_KEY = "shanzhi.cache_topics"  # topics written by the current transaction
+
+_generations: dict[str, int] = {}
+_watched: dict[type, set[str]] = {}
+
+
+def watch(model: type, *topics: str) -> None:
+    """A commit that inserts, updates or deletes rows of `model` invalidates these topics."""
+    _watched.setdefault(model, set()).update(topics)
+
+
+def generation(topic: str) -> int:
+    return _generations.get(topic, 0)
+
+
+def invalidate(*topics: str) -> None:
+    for topic in topics:
+        _generations[topic] = _generations.get(topic, 0) + 1
+
+
+def _topics_of(objects: Any) -> set[str]:
+    found: set[str] = set()
+    for obj in objects:
+        for model, topics in _watched.items():
+            if isinstance(obj, model):
+                found |= topics
+    return found
+
+
+@event.listens_for(Session, "after_flush")
+def _note_writes(session: Session, _context: Any) -> None:
+    topics = _topics_of([*session.new, *session.dirty, *session.deleted])
+    if topics:
+        session.info.setdefault(DIRTY_KEY, set()).update(topics)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_bulk_writes(state: Any) -> None:
+    # update(Appeal)... / delete(...) executed through the session: no objects pass through the flush.
+    if state.is_update or state.is_delete or state.is_insert:
+        mapper = state.bind_mapper
+        if mapper is not None:
+            topics = {t for model, ts in _watched.items() if issubclass(mapper.class_, model) for t in ts}
+            if topics:
+                state.session.info.setdefault(DIRTY_KEY, set()).update(topics)
+
+
+@event.listens_for(Session, "after_commit")
+def _invalidate_on_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
+    invalidate(*session.info.pop(DIRTY_KEY, ()))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_on_rollback(session: Session) -> None:
+    if not session.in_nested_transaction():
+        session.info.pop(DIRTY_KEY, None)
+
+
+@dataclass
+class _Entry:
+    value: Any
+    generation: int
+    expires: float
+
+
+class SharedCache:
+    def __init__(self, topic: str, *, ttl: float = 5.0, max_entries: int = 256) -> None:
+        self.topic = topic
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._pending: dict[Hashable, asyncio.Future[Any]] = {}
+        self.computed = 0  # how many times a value was computed (the tests read it)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    async def get(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+        entry = self._entries.get(key)
+        current = generation(self.topic)
+        if entry is not None and entry.generation == current and entry.expires > time.monotonic():
+            self._entries.move_to_end(key)
+            return entry.value  # type: ignore[no-any-return]
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)  # type: ignore[no-any-return]
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "exception never retrieved"
+        self._pending[key] = future
+        try:
+            value = await compute()
+        except BaseException as error:
+            if isinstance(error, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(error)
+            raise
+        finally:
+            del self._pending[key]
+        future.set_result(value)
+        self.computed += 1
+        # Stored under the generation read before computing: a commit during the computation makes it stale.
+        self._entries[key] = _Entry(value, current, time.monotonic() + self.ttl)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return value

@@ -122,6 +122,7 @@ def make_template_config(assets: AssetManifest) -> TemplateConfig:
         env.add_extension("jinja2.ext.i18n")
         env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
         env.globals["static_url"] = assets.url
+        env.globals["translate_labels"] = i18n.translate_labels
         env.policies["ext.i18n.trimmed"] = True
 
     return TemplateConfig(directory=Path(TEMPLATES_DIR), engine=JinjaTemplateEngine, engine_callback=configure)
@@ -199,7 +200,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State(
             {
                 "settings": settings, "alchemy": alchemy, "alchemy_engine": alchemy.get_engine(),
-                "public_figures": SharedCache("appeals", ttl=settings.public_cache_seconds),
+                "public_figures": SharedCache("appeals", alchemy.get_session, ttl=settings.public_cache_seconds),
             }
         ),
         openapi_config=None,

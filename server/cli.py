@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from server.db import make_alchemy_config, mark_writer, session_scope
 from server.models import Role
-from server.services import accounts, appeals, demo, places
+from server.services import accounts, appeals, demo, demo_scale, places
 from server.services.errors import ServiceError
 from server.settings import Settings, get_settings
 
@@ -50,11 +50,17 @@ def main() -> None:
 @click.option("--host", envvar="HOST", default="127.0.0.1", show_default=True)
 @click.option("--port", envvar="PORT", default=8000, type=int, show_default=True)
 @click.option("--reload", is_flag=True, help="Restart when the code changes (development).")
-def serve(host: str, port: int, reload: bool) -> None:
+@click.option(
+    "--workers", envvar="WEB_CONCURRENCY", default=1, show_default=True, type=click.IntRange(1, 64),
+    help="Web processes. More than one needs PostgreSQL (SHANZHI_DATABASE_URL) and Redis (SHANZHI_REDIS_URL).",
+)
+def serve(host: str, port: int, reload: bool, workers: int) -> None:
     """Serve the app with uvicorn."""
     import uvicorn
 
     settings = _settings()  # fail early on bad configuration, before uvicorn starts
+    if workers > 1 and (settings.database_url.startswith("sqlite") or not settings.redis_url):
+        raise click.UsageError("--workers above 1 needs PostgreSQL and Redis: set SHANZHI_DATABASE_URL and SHANZHI_REDIS_URL.")
     click.echo(f"Shanzhi on http://{host}:{port}/")
     # X-Forwarded-For is believed only from the proxies named in SHANZHI_TRUSTED_PROXIES: otherwise any
     # client could claim any address and walk around the rate limits.
@@ -64,6 +70,7 @@ def serve(host: str, port: int, reload: bool) -> None:
         host=host,
         port=port,
         reload=reload,
+        workers=workers if not reload else None,
         proxy_headers=settings.trusted_proxies is not None,
         forwarded_allow_ips=settings.trusted_proxies or "",
         log_level="info",
@@ -113,23 +120,35 @@ def upgrade_database(settings: Settings) -> None:
 
 @main.command(name="demo")
 @click.option("--if-empty", is_flag=True, help="Only load into an empty database (used by `make run`).")
-def demo_command(if_empty: bool) -> None:
+@click.option(
+    "--scale", type=click.IntRange(1, 1000), default=1, show_default=True,
+    help="Grow the demo's cases to N times (bulk copies moved back in time, one more grid worker per 5 copies): benchmark data.",
+)
+def demo_command(if_empty: bool, scale: int) -> None:
     """Load the Jiefanglu demo data set. Safe to run again: it only adds what is missing."""
 
-    async def run() -> demo.DemoReport | None:
+    async def run() -> tuple[demo.DemoReport, demo_scale.ScaleReport] | None:
         config = make_alchemy_config(_settings())
         try:
             async with session_scope(config) as session:
                 if if_empty and not await demo.database_is_empty(session):
                     return None
-                return await demo.load_demo(session, _settings())
+                report = await demo.load_demo(session, _settings())
+            async with session_scope(config) as session:
+                return report, await demo_scale.scale_demo(session, scale, _settings())
         finally:
             await config.get_engine().dispose()
 
-    report = _run(run())
-    if report is None:
+    loaded = _run(run())
+    if loaded is None:
         click.echo("The database already holds data; demo data not loaded.")
         return
+    report, scaled = loaded
+    if scaled.appeals:
+        click.echo(
+            f"Scale x{scale}: {scaled.appeals} more appeals with {scaled.events} events, "
+            f"{scaled.grid_workers} more grid workers with {scaled.devices} phones."
+        )
     click.echo(f"Demo data: {report.places_created} places and {report.users_created} users added.")
     click.echo(f"Demo appeals: {report.appeals_created} added (a year of cases, handled through the workflow).")
     click.echo(f"Demo accounts (password for all: {demo.DEMO_PASSWORD}):")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
+from typing import Any
 from functools import lru_cache
 
 from babel.support import NullTranslations, Translations
@@ -52,3 +53,10 @@ def negotiate_locale(cookie_value: str | None, default: str) -> str:
     phones here report English-first browser settings.
     """
     return cookie_value if cookie_value in SUPPORTED_LOCALES else default  # type: ignore[return-value]
+
+
+def translate_labels(labels: Any, attribute: str | None = None) -> dict[Any, str]:
+    """{key: translated label} for a mapping of msgids (or of objects whose `attribute` is one): pages
+    translate a column's labels once, not once per row."""
+    translate = translations_for(current_locale.get()).gettext
+    return {key: translate(getattr(value, attribute) if attribute else value) for key, value in labels.items()}

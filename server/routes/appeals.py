@@ -63,6 +63,7 @@ def _labels() -> dict[str, Any]:
         "evaluation_labels": ledger.EVALUATION_LABELS,
         "method_labels": ledger.METHOD_LABELS,
         "limit_labels": ledger.LIMIT_LABELS,
+        "urgency_labels": ledger.URGENCY_LABELS,
         "categories": BY_CODE,
         "actor_text": appeals.actor_text,
     }

@@ -114,8 +114,8 @@ async def stats_api(
         body = {"status_code": 400, "error": _("Bad request"), "detail": first, "errors": form.errors}
         return Response(body, status_code=400, media_type=MediaType.JSON)
 
-    async def figures() -> dict[str, Any]:
-        return stats_json(await appeal_metrics.compute(db_session, filters, tz=settings.tz))
+    async def figures(session: AsyncSession) -> dict[str, Any]:
+        return stats_json(await appeal_metrics.compute(session, filters, tz=settings.tz))
 
     # Department names are translated into the JSON: the language is part of the key.
     cache = public_figures(request)
@@ -151,13 +151,11 @@ async def stats_dashboard(
 
 
 @get("/summary/appeals", opt=public())
-async def public_summary(
-    request: Request, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
-) -> Template:
+async def public_summary(request: Request, settings: NamedDependency[Settings]) -> Template:
 
-    async def figures() -> tuple[Counts, list[appeal_metrics.ResolvedCase]]:
-        stats = await appeal_metrics.compute(db_session, tz=settings.tz)
-        return stats, await appeal_metrics.latest_resolved(db_session, tz=settings.tz, limit=RECENT_RESOLVED)
+    async def figures(session: AsyncSession) -> tuple[Counts, list[appeal_metrics.ResolvedCase]]:
+        stats = await appeal_metrics.compute(session, tz=settings.tz)
+        return stats, await appeal_metrics.latest_resolved(session, tz=settings.tz, limit=RECENT_RESOLVED)
 
     stats, recent = await public_figures(request).get("summary", figures)
     return render(

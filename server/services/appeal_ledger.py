@@ -449,13 +449,31 @@ async def deadline_counts(session: AsyncSession, viewer: Viewer, limits: TimeLim
     return DeadlineCounts(int(row[0]), int(row[1]), int(row[2]))
 
 
+HOME_CASES = 30  # a home page lists this many open cases, most urgent first; the ledger has the rest
+
+
+@dataclass(frozen=True)
+class CaseList:
+    rows: list[LedgerRow]
+    total: int  # all open cases of the owner, listed or not
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.rows)
+
+
 async def open_cases_of(
-    session: AsyncSession, limits: TimeLimits, now: datetime, *, department_id: UUID | None = None, assignee_id: UUID | None = None
-) -> list[LedgerRow]:
-    """Open cases assigned to a department or to a person, most urgent first."""
+    session: AsyncSession, limits: TimeLimits, now: datetime, *, department_id: UUID | None = None,
+    assignee_id: UUID | None = None, limit: int = HOME_CASES,
+) -> CaseList:
+    """Open cases assigned to a department or to a person, the `limit` most urgent (nearest running
+    limit) first, and how many there are: a home page stays the same size however many cases pile up."""
     owner = Appeal.department_id == department_id if department_id else Appeal.assignee_id == assignee_id
-    rows = _to_rows(await session.execute(_rows_query([owner, Appeal.status.in_(OPEN)])), limits, now)
-    return sorted(rows, key=lambda row: row.deadline.due if row.deadline else now)
+    conditions = [owner, Appeal.status.in_(OPEN)]
+    total = await session.scalar(select(func.count()).select_from(Appeal).where(*conditions)) or 0
+    running_due = case((Appeal.first_response_at.is_(None), Appeal.response_due_at), else_=Appeal.resolve_due_at)
+    query = _rows_query(conditions).order_by(None).order_by(running_due, Appeal.reference).limit(limit)
+    return CaseList(_to_rows(await session.execute(query), limits, now), int(total))
 
 
 @dataclass(frozen=True)

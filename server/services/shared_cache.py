@@ -2,9 +2,11 @@
 computed once and shared by every request for a few seconds (issue 11).
 
 - A value is keyed by (topic, key); a topic names the tables it is computed from (`watch`).
-- A commit that wrote a watched table moves its topic's generation: the next request recomputes, so a
-  change made through this process shows at once. Another process (PostgreSQL, `--workers 2`) sees it
-  after at most `ttl` seconds, which also bounds how old "now"-dependent figures get.
+- A commit that wrote a watched table moves its topic's generation: the next request recomputes (and
+  waits for it), so a change made through this process shows at once.
+- A value older than `ttl` seconds is still answered at once while one refresh runs behind it
+  (stale-while-revalidate): another process's change (PostgreSQL, `--workers 2`) and "now"-dependent
+  figures are at most `ttl` seconds plus one computation old, and nobody waits for the clock.
 - Concurrent requests for a missing value wait for one computation instead of running N ("single
   flight"), so a burst of visitors after a change costs one aggregate, not one per visitor.
 - At most `max_entries` values per cache (least recently used go first): a client that varies the
@@ -14,6 +16,7 @@ computed once and shared by every request for a few seconds (issue 11).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -24,6 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
+logger = logging.getLogger("shanzhi.shared_cache")
 DIRTY_KEY = "shanzhi.cache_topics"  # topics written by the current transaction
 
 _generations: dict[str, int] = {}
@@ -92,31 +96,56 @@ class _Entry:
 
 
 class SharedCache:
-    def __init__(self, topic: str, *, ttl: float = 5.0, max_entries: int = 256) -> None:
+    """See the module docstring. `compute(session)` gets a session of its own (from `session_factory`),
+    so a refresh can run after the request that started it has ended."""
+
+    def __init__(
+        self, topic: str, session_factory: Callable[[], Any], *, ttl: float = 5.0, max_entries: int = 256
+    ) -> None:
         self.topic = topic
+        self.session_factory = session_factory
         self.ttl = ttl
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._pending: dict[Hashable, asyncio.Future[Any]] = {}
+        self._refreshing: set[asyncio.Task[Any]] = set()
         self.computed = 0  # how many times a value was computed (the tests read it)
 
     def clear(self) -> None:
         self._entries.clear()
 
-    async def get(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+    async def get(self, key: Hashable, compute: Callable[[Any], Awaitable[T]]) -> T:
+        if self.ttl <= 0:  # sharing turned off: every request computes its own
+            async with self.session_factory() as session:
+                return await compute(session)
         entry = self._entries.get(key)
         current = generation(self.topic)
-        if entry is not None and entry.generation == current and entry.expires > time.monotonic():
+        if entry is not None and entry.generation == current:
             self._entries.move_to_end(key)
+            if entry.expires <= time.monotonic() and key not in self._pending:
+                # Only old, not changed here: answer at once and refresh behind (stale-while-revalidate),
+                # so no visitor waits for the aggregate because the clock moved.
+                task = asyncio.create_task(self._compute(key, compute, current))
+                self._refreshing.add(task)
+                task.add_done_callback(self._refreshed)
             return entry.value  # type: ignore[no-any-return]
         pending = self._pending.get(key)
         if pending is not None:
             return await asyncio.shield(pending)  # type: ignore[no-any-return]
+        return await self._compute(key, compute, current)
+
+    def _refreshed(self, task: asyncio.Task[Any]) -> None:
+        self._refreshing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("refreshing shared figures failed", exc_info=task.exception())
+
+    async def _compute(self, key: Hashable, compute: Callable[[Any], Awaitable[T]], current: int) -> T:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         future.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "exception never retrieved"
         self._pending[key] = future
         try:
-            value = await compute()
+            async with self.session_factory() as session:
+                value = await compute(session)
         except BaseException as error:
             if isinstance(error, asyncio.CancelledError):
                 future.cancel()

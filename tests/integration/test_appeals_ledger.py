@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.models import AppealChannel, AppealStatus, PlaceKind, Role, SubmitterKind
-from server.services import places
+from server.services import appeal_ledger as ledger_service, places
 from server.services.appeal_workflow import Action
 from server.services.appeals import ActionInput
 from server.settings import Settings
@@ -300,3 +300,22 @@ async def test_grid_worker_home_lists_the_cases_assigned_to_them(client: AsyncTe
     mine = page.split('id="my-cases"')[1].split("</section>")[0]
     assert REFERENCE_LINK.findall(mine) == [reference]
     assert "left" in mine
+
+
+async def test_a_department_home_lists_the_most_urgent_cases_and_counts_the_rest(
+    client: AsyncTestClient, web: Web, staffing: Staffing
+) -> None:
+    """However many cases pile up, a home lists HOME_CASES of them, nearest deadline first, and says how
+    many more the ledger holds (issue 11: a home page must not grow with the data)."""
+    references = await staffing.submit_many(ledger_service.HOME_CASES + 3)
+    oldest = await staffing.submit(at=hours_ago(11))  # 1 hour to its response limit: the most urgent
+    for reference in [*references, oldest]:
+        await staffing.act(reference, Action.TRANSFER, "staff", ActionInput(department_id=staffing.departments["cgj"]))
+    await sign_in(client, web, "dept-cgj")
+    page = (await client.get("/department")).text
+    cases = page.split('id="department-cases"')[1].split("</section>")[0]
+    listed_here = REFERENCE_LINK.findall(cases)
+    assert len(listed_here) == ledger_service.HOME_CASES
+    assert listed_here[0] == oldest
+    assert "4 more open cases in the ledger" in cases
+    assert 'href="/appeals?status=open"' in cases

@@ -1,0 +1,296 @@
+"""Page benchmark (issue 11): the app as `make run` serves it, against a bare Litestar baseline in the same
+run, at several sizes of data. Not a test; `make bench` runs it (docs/performance.md).
+
+For each scale (`shanzhi demo --scale N` into a fresh SQLite file) it starts the app (`shanzhi serve`,
+one process, embedded worker on) and the baseline (bench/baseline_app.py, same uvicorn), then for each
+page runs wrk against the baseline and the app in turn, A B A B ... (`--rounds` pairs), and reports
+the medians: requests/s, p95 latency (from wrk's own histogram, via bench/wrk_report.lua), the server's
+CPU time per request (from /proc), the app's peak memory (VmHWM), and the page's weight: gzipped HTML
+and the gzipped CSS/JS it loads. Results go to bench/results.json (merged by name) and a table.
+
+    .venv/bin/python -m bench.pages [--scales 1,100,1000] [--seconds 5] [--rounds 3] [--connections 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+LUA = Path(__file__).with_name("wrk_report.lua")
+RESULTS = Path(__file__).with_name("results.json")
+DEMO_PASSWORD = "jiefanglu"
+
+# The targets of issue 11 (this 2-core machine, SQLite, one process, 10 connections).
+P95_TARGET_MS = {1: 25.0, "large": 40.0}
+RATIO_TARGET = 0.10
+P95_AT_50_TARGET_MS = 150.0
+MEMORY_TARGET_MIB = 300
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    path: str
+    user: str | None = None  # signed in as this demo user
+
+
+PAGES = [
+    Page("suggest", "/suggest"),
+    Page("tracking", "/track/{tracking}"),
+    Page("summary", "/summary/appeals"),
+    Page("stats_api", "/api/stats/appeals"),
+    Page("staff_home", "/staff", "staff"),
+    Page("ledger", "/appeals", "staff"),
+    Page("grid_home", "/grid", "grid"),
+]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server and its children (uvicorn workers), from /proc."""
+        total = 0.0
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in [self.process.pid, *_children(self.process.pid)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick
+        return total
+
+    def peak_mib(self) -> float:
+        peak = 0
+        for pid in [self.process.pid, *_children(self.process.pid)]:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except FileNotFoundError:
+                continue
+            match = re.search(r"VmHWM:\s+(\d+) kB", status)
+            peak = max(peak, int(match.group(1)) if match else 0)
+        return peak / 1024
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve(command: list[str], env: dict[str, str]) -> Iterator[Server]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [*command, "--port", str(port)], env={**os.environ, **env}, cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    server = Server(process, port)
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{server.url}/healthz", timeout=1).status_code < 500:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"{command} did not start")
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def app_command() -> list[str]:
+    return [str(BIN / "shanzhi"), "serve", "--host", "127.0.0.1"]
+
+
+def baseline_command() -> list[str]:
+    return [str(BIN / "uvicorn"), "bench.baseline_app:create_app", "--factory", "--host", "127.0.0.1", "--log-level", "info"]
+
+
+def prepare(var_dir: Path, scale: int) -> dict[str, Any]:
+    env = {**os.environ, "SHANZHI_VAR_DIR": str(var_dir)}
+    env.pop("SHANZHI_DATABASE_URL", None)
+    subprocess.run([str(BIN / "shanzhi"), "db", "upgrade", "--no-prompt"], env=env, check=True, capture_output=True)
+    started = time.perf_counter()
+    subprocess.run([str(BIN / "shanzhi"), "demo", "--scale", str(scale)], env=env, check=True, capture_output=True)
+    built = time.perf_counter() - started
+    with sqlite3.connect(var_dir / "shanzhi.db") as db:
+        cases = db.execute("SELECT count(*) FROM appeal").fetchone()[0]
+        open_cases = db.execute("SELECT count(*) FROM appeal WHERE status IN ('received','transferred','in_progress')").fetchone()[0]
+        tracking = db.execute("SELECT tracking_code FROM appeal ORDER BY received_at DESC LIMIT 1").fetchone()[0]
+    return {"scale": scale, "cases": cases, "open_cases": open_cases, "tracking": tracking, "build_seconds": round(built, 1)}
+
+
+def sign_in(base: str, username: str) -> str:
+    """A session cookie header for a demo user, through the real sign-in form."""
+    with httpx.Client(base_url=base, follow_redirects=False) as client:
+        page = client.get("/login")
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+        assert token, "no CSRF token on /login"
+        answer = client.post("/login", data={"username": username, "password": DEMO_PASSWORD, "_csrf_token": token.group(1)})
+        assert answer.status_code in (302, 303), f"sign-in as {username} failed: {answer.status_code}"
+        return "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+
+
+def wrk(url: str, *, seconds: float, connections: int, cookie: str | None = None) -> dict[str, float]:
+    command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(LUA), url]
+    if cookie:
+        command[1:1] = ["-H", f"Cookie: {cookie}"]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("REPORT "))
+    return json.loads(line[len("REPORT ") :])
+
+
+def weight(base: str, path: str, cookie: str | None) -> dict[str, int]:
+    """Bytes on the wire, gzipped: the HTML, and the CSS/JS the page loads (cached after the first visit)."""
+    headers = {"Cookie": cookie} if cookie else {}
+    html = httpx.get(base + path, headers=headers).text
+    assets = set(re.findall(r'(?:src|href)="(/static/[^"]+\.(?:css|js))"', html))
+    asset_bytes = sum(len(gzip.compress(httpx.get(base + a).content, 6)) for a in assets)
+    return {"html_gzip": len(gzip.compress(html.encode(), 6)), "html_raw": len(html.encode()), "assets_gzip": asset_bytes}
+
+
+def measure(app: Server, base: Server, page: Page, path: str, cookie: str | None, args: argparse.Namespace, connections: int) -> dict[str, Any]:
+    runs: list[dict[str, float]] = []
+    baselines: list[dict[str, float]] = []
+    cpu: list[float] = []
+    for _ in range(args.rounds):
+        baselines.append(wrk(base.url + path, seconds=args.seconds, connections=connections))
+        before = app.cpu_seconds()
+        result = wrk(app.url + path, seconds=args.seconds, connections=connections, cookie=cookie)
+        used = app.cpu_seconds() - before
+        runs.append(result)
+        cpu.append(1000 * used / max(result["requests"], 1))
+    med = lambda rows, key: statistics.median(r[key] for r in rows)  # noqa: E731
+    rps, base_rps = med(runs, "rps"), med(baselines, "rps")
+    return {
+        "rps": round(rps, 1),
+        "p50_ms": round(med(runs, "p50_ms"), 2),
+        "p95_ms": round(med(runs, "p95_ms"), 2),
+        "p99_ms": round(med(runs, "p99_ms"), 2),
+        "errors": int(sum(r["errors"] + r["non2xx"] for r in runs)),
+        "cpu_ms_per_request": round(statistics.median(cpu), 2),
+        "baseline_rps": round(base_rps, 1),
+        "baseline_p95_ms": round(med(baselines, "p95_ms"), 2),
+        "ratio": round(rps / base_rps, 4) if base_rps else None,
+        "connections": connections,
+    }
+
+
+def conditions(database: str) -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "database": database,
+        "processes": 1,
+        "python": sys.version.split()[0],
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed (Debian: apt-get install wrk); `make bench` installs it.")
+    results: list[dict[str, Any]] = []
+    for scale in args.scales:
+        with tempfile.TemporaryDirectory(prefix=f"shanzhi-bench-{scale}-") as tmp:
+            data = prepare(Path(tmp), scale)
+            print(f"scale x{scale}: {data['cases']} cases ({data['open_cases']} open), built in {data['build_seconds']} s", flush=True)
+            env = {"SHANZHI_VAR_DIR": tmp, "SHANZHI_PASSWORD_HASHING": "strong"}
+            with serve(app_command(), env) as app, serve(baseline_command(), {}) as base:
+                cookies = {user: sign_in(app.url, user) for user in {p.user for p in PAGES if p.user}}
+                for page in PAGES:
+                    path = page.path.format(tracking=data["tracking"])
+                    cookie = cookies.get(page.user) if page.user else None
+                    for connections in args.connections:
+                        figures = measure(app, base, page, path, cookie, args, connections)
+                        target = P95_TARGET_MS[1] if scale == 1 else P95_TARGET_MS["large"]
+                        if connections >= 50:
+                            target = P95_AT_50_TARGET_MS
+                        row = {
+                            "name": f"page.{page.name}.x{scale}.c{connections}",
+                            "page": page.name, "path": page.path, "scale": scale, "cases": data["cases"],
+                            **figures,
+                            "p95_target_ms": target,
+                            "meets_p95": figures["p95_ms"] <= target and figures["errors"] == 0,
+                            "meets_ratio": connections >= 50 or (figures["ratio"] or 0) >= RATIO_TARGET,
+                            "weight": weight(app.url, path, cookie) if connections == args.connections[0] else None,
+                            "conditions": conditions("sqlite"),
+                        }
+                        results.append(row)
+                        print(
+                            f"  {page.name:<11} c{connections:<3} {row['rps']:>8.1f} req/s  p95 {row['p95_ms']:>7.2f} ms"
+                            f"  cpu {row['cpu_ms_per_request']:>6.2f} ms/req  baseline {row['baseline_rps']:>8.1f} req/s"
+                            f"  ratio {row['ratio']:.3f}  errors {row['errors']}",
+                            flush=True,
+                        )
+                peak = app.peak_mib()
+                results.append(
+                    {
+                        "name": f"memory.peak.x{scale}", "scale": scale, "cases": data["cases"], "value": round(peak, 1),
+                        "unit": "MiB", "target": MEMORY_TARGET_MIB, "meets": peak <= MEMORY_TARGET_MIB,
+                        "conditions": conditions("sqlite"),
+                    }
+                )
+                print(f"  server peak memory {peak:.0f} MiB", flush=True)
+            results.append({"name": f"data.x{scale}", **{k: v for k, v in data.items() if k != "tracking"}})
+    return results
+
+
+def save(results: list[dict[str, Any]]) -> None:
+    """Merge into bench/results.json by name (other benchmarks keep their figures)."""
+    existing = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"results": []}
+    by_name = {r["name"]: r for r in existing["results"]}
+    by_name.update({r["name"]: r for r in results})
+    RESULTS.write_text(json.dumps({"results": sorted(by_name.values(), key=lambda r: r["name"])}, ensure_ascii=False, indent=1) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", default="1,100,1000", type=lambda v: [int(x) for x in v.split(",")])
+    parser.add_argument("--seconds", default=5.0, type=float)
+    parser.add_argument("--rounds", default=3, type=int)
+    parser.add_argument("--connections", default="10,50", type=lambda v: [int(x) for x in v.split(",")])
+    args = parser.parse_args()
+    save(run(args))
+    print(f"results: {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""A scale data set for benchmarks (issue 11): `shanzhi demo --scale N` grows the demo to N times its
+cases, through bulk statements, in seconds.
+
+Each copy of the demo's cases (with their timelines, summons and return visits) is moved back in time
+by a few hours more than the previous one, so every copy keeps the demo's own mix of channels, categories, statuses and
+deadlines; copies of open cases become overdue, as unattended cases do. One more grid worker per five
+copies joins the four grids, each with a registered phone (sync device). Photos are not copied (they are files).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.models import Appeal, AppealEvent, Place, PlaceKind, ReturnVisit, Role, Summons, SyncDevice, User
+from server.models.feed import next_change_seq
+from server.services import accounts
+from server.services.appeals import TRACKING_BYTES
+from server.settings import Settings
+
+CHUNK = 1000
+HOURS_PER_COPY = 7  # copy k is moved k*7 hours back: x1000 spans the demo's year plus ten months
+COPIES_PER_WORKER = 5  # one more grid worker per five copies: 200 at x1000 (about 69,000 cases)
+
+
+@dataclass(frozen=True)
+class ScaleReport:
+    appeals: int
+    events: int
+    grid_workers: int
+    devices: int
+
+
+def _uuid7() -> UUID:
+    """A UUIDv7 (RFC 9562): 48-bit milliseconds, version, random; ids of copies sort after the demo's."""
+    millis = int(datetime.now(UTC).timestamp() * 1000)
+    value = (millis << 80) | (0x7 << 76) | (secrets.randbits(12) << 64) | (0b10 << 62) | secrets.randbits(62)
+    return UUID(int=value)
+
+
+def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    for i in range(0, len(rows), CHUNK):
+        yield rows[i : i + CHUNK]
+
+
+async def _insert(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    for chunk in _chunks(rows):
+        await session.execute(insert(table), chunk)
+
+
+def _shift(row: dict[str, Any], delta: timedelta) -> dict[str, Any]:
+    return {k: (v - delta if isinstance(v, datetime) else v) for k, v in row.items()}
+
+
+async def _rows(session: AsyncSession, table: Table) -> list[dict[str, Any]]:
+    return [dict(row) for row in (await session.execute(select(table))).mappings()]
+
+
+async def _next_numbers(session: AsyncSession) -> dict[str, int]:
+    """The last reference number used per year ("2025-00042" -> {"2025": 42})."""
+    last: dict[str, int] = defaultdict(int)
+    for reference in await session.scalars(select(Appeal.reference)):
+        year, number = reference.split("-", 1)
+        last[year] = max(last[year], int(number))
+    return last
+
+
+async def scale_demo(session: AsyncSession, factor: int, settings: Settings) -> ScaleReport:
+    """Grow the loaded demo to `factor` times its cases (the demo itself is copy 0)."""
+    if factor < 2:
+        return ScaleReport(0, 0, 0, 0)
+    appeal_t, event_t = Appeal.__table__, AppealEvent.__table__
+    summons_t, visit_t = Summons.__table__, ReturnVisit.__table__
+    appeals, events = await _rows(session, appeal_t), await _rows(session, event_t)
+    summons, visits = await _rows(session, summons_t), await _rows(session, visit_t)
+    numbers = await _next_numbers(session)
+    seq = await session.run_sync(lambda sync_session: next_change_seq(sync_session.connection()))
+    tz = settings.tz
+
+    new_appeals: list[dict[str, Any]] = []
+    new_events: list[dict[str, Any]] = []
+    new_summons: list[dict[str, Any]] = []
+    new_visits: list[dict[str, Any]] = []
+    for copy in range(1, factor):
+        delta = timedelta(hours=copy * HOURS_PER_COPY)
+        appeal_ids: dict[UUID, UUID] = {}
+        event_ids: dict[UUID, UUID] = {}
+        for row in sorted(appeals, key=lambda r: r["received_at"]):
+            new = _shift(row, delta)
+            appeal_ids[row["id"]] = new["id"] = _uuid7()
+            year = str(new["received_at"].astimezone(tz).year)
+            numbers[year] += 1
+            new["reference"] = f"{year}-{numbers[year]:05d}"
+            new["tracking_code"] = secrets.token_urlsafe(TRACKING_BYTES)
+            new["change_seq"] = seq
+            new_appeals.append(new)
+        for row in events:
+            new = _shift(row, delta)
+            event_ids[row["id"]] = new["id"] = _uuid7()
+            new["appeal_id"] = appeal_ids[row["appeal_id"]]
+            if new["dedupe_key"]:
+                new["dedupe_key"] = f"{new['dedupe_key']}:copy{copy}"
+            new_events.append(new)
+        for row in summons:
+            new = _shift(row, delta)
+            new["id"] = _uuid7()
+            new["appeal_id"] = appeal_ids[row["appeal_id"]]
+            new["whistle_event_id"] = event_ids[row["whistle_event_id"]]
+            new_summons.append(new)
+        for row in visits:
+            new = _shift(row, delta)
+            new["id"] = _uuid7()
+            new["appeal_id"] = appeal_ids[row["appeal_id"]]
+            new_visits.append(new)
+    await _insert(session, appeal_t, new_appeals)
+    await _insert(session, event_t, new_events)
+    await _insert(session, summons_t, new_summons)
+    await _insert(session, visit_t, new_visits)
+
+    workers, devices = await _grid_workers(session, factor // COPIES_PER_WORKER)
+    return ScaleReport(len(new_appeals), len(new_events), workers, devices)
+
+
+async def _grid_workers(session: AsyncSession, count: int) -> tuple[int, int]:
+    """`count` more grid workers spread over the grids (password: the demo's), each with one phone."""
+    grids = list(await session.scalars(select(Place.id).where(Place.kind == PlaceKind.GRID).order_by(Place.code)))
+    taken = set(await session.scalars(select(User.username).where(User.username.like("grid%"))))
+    if not grids or count <= 0:
+        return 0, 0
+    from server.services.demo import DEMO_PASSWORD
+
+    password_hash = await accounts.hash_password(DEMO_PASSWORD)  # one hash for all: a benchmark data set
+    now = datetime.now(UTC)
+    users: list[dict[str, Any]] = []
+    number = 0
+    while len(users) < count:
+        number += 1
+        username = f"grid{number:03d}"
+        if username in taken:
+            continue
+        users.append(
+            {
+                "id": _uuid7(), "username": username, "display_name": f"网格员{number:03d}",
+                "password_hash": password_hash, "role": Role.GRID_WORKER, "place_id": grids[number % len(grids)],
+                "department_id": None, "is_active": True, "created_at": now, "updated_at": now,
+            }
+        )
+    devices = [
+        {
+            "id": _uuid7(), "user_id": user["id"], "user_agent": "bench", "first_seen_at": now,
+            "last_seq": 0, "mutation_count": 0, "rejected_count": 0, "created_at": now, "updated_at": now,
+        }
+        for user in users
+    ]
+    await _insert(session, User.__table__, users)
+    await _insert(session, SyncDevice.__table__, devices)
+    return len(users), len(devices)
+
+
+async def counts(session: AsyncSession) -> dict[str, int]:
+    tables: Iterable[Any] = (Appeal, AppealEvent, User, SyncDevice)
+    return {t.__tablename__: int(await session.scalar(select(func.count()).select_from(t)) or 0) for t in tables}

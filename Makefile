@@ -11,7 +11,7 @@ PO_FILES := $(foreach l,$(LOCALES),server/locale/$(l)/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 AXE := tests/browser/node_modules/axe-core/axe.min.js
 
-.PHONY: run test setup test-setup chromium catalogs extract update-catalogs compile-catalogs clean
+.PHONY: run test bench setup test-setup chromium catalogs extract update-catalogs compile-catalogs clean
 
 run: setup  ## Set up, migrate, load demo data into an empty database, serve on http://$(HOST):$(PORT)
 	$(BIN)/shanzhi db upgrade --no-prompt
@@ -23,6 +23,13 @@ PYTEST_WORKERS ?= auto
 
 test: test-setup  ## Set up with the test extra and run the whole suite (prints the 15 slowest tests)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --durations=15 $(PYTEST_ARGS)
+
+# Benchmarks (never part of `make test`): pages against a bare-Litestar baseline, interleaved, at 1x,
+# 100x and 1000x the demo's cases; writes bench/results.json (docs/performance.md). BENCH_ARGS passes options.
+bench: setup
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || \
+	  { echo "make bench needs wrk (Debian/Ubuntu: sudo apt-get install wrk)"; exit 1; }
+	$(BIN)/python -m bench.pages $(BENCH_ARGS)
 
 setup: $(VENV)/.installed $(MO_FILES)
 

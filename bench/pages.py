@@ -159,7 +159,7 @@ def prepare(var_dir: Path, scale: int) -> dict[str, Any]:
 
 def sign_in(base: str, username: str) -> str:
     """A session cookie header for a demo user, through the real sign-in form."""
-    with httpx.Client(base_url=base, follow_redirects=False) as client:
+    with httpx.Client(base_url=base, follow_redirects=False, timeout=60) as client:
         page = client.get("/login")
         token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
         assert token, "no CSRF token on /login"

@@ -674,38 +674,70 @@ async def _handlers(session: AsyncSession, appeal: Appeal) -> list[UUID]:
     return ids
 
 
+async def _existing_event_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(keys), notifications.KEYS_PER_QUERY):
+        chunk = keys[i : i + notifications.KEYS_PER_QUERY]
+        found.update(await session.scalars(select(AppealEvent.dedupe_key).where(AppealEvent.dedupe_key.in_(chunk))))
+    return found
+
+
 async def record_overdue(session: AsyncSession, *, clock: Clock = utc_now) -> int:
-    """The time-limit job: record each missed limit once, and tell the people responsible once."""
+    """The time-limit job: record each missed limit once, and tell the people responsible once.
+
+    Set-wise (issue 11): one query per limit for the late cases, one lookup of the keys already
+    recorded, the new events in one savepoint (one per event only when another worker wrote some of
+    them first), and the notices through `notify_many`: a backlog of thousands costs seconds, not minutes."""
     now = clock()
     open_statuses = [AppealStatus.RECEIVED, AppealStatus.TRANSFERRED, AppealStatus.IN_PROGRESS]
-    late_response = await session.scalars(
-        select(Appeal).where(Appeal.first_response_at.is_(None), Appeal.response_due_at < now, Appeal.status.in_(open_statuses))
-    )
-    late_resolution = await session.scalars(
-        select(Appeal).where(Appeal.resolved_at.is_(None), Appeal.resolve_due_at < now, Appeal.status.in_(open_statuses))
-    )
-    recorded = 0
-    for kind, appeals in (("response", list(late_response)), ("resolution", list(late_resolution))):
-        for appeal in appeals:
-            key = f"overdue:{kind}:{appeal.id}:{appeal.reopen_count}"
-            if await session.scalar(select(AppealEvent.id).where(AppealEvent.dedupe_key == key)) is not None:
-                continue
+    late = {
+        "response": and_(Appeal.first_response_at.is_(None), Appeal.response_due_at < now),
+        "resolution": and_(Appeal.resolved_at.is_(None), Appeal.resolve_due_at < now),
+    }
+    # Keys from two plain columns; case objects only for the limits not recorded yet (most late cases
+    # were recorded by an earlier run, and loading them all each minute would hold the event loop).
+    candidates: list[tuple[str, str, UUID]] = []
+    for kind, condition in late.items():
+        rows = await session.execute(
+            select(Appeal.id, Appeal.reopen_count).where(condition, Appeal.status.in_(open_statuses)).order_by(Appeal.id)
+        )
+        candidates += [(f"overdue:{kind}:{appeal_id}:{reopen}", kind, appeal_id) for appeal_id, reopen in rows]
+    done = await _existing_event_keys(session, [key for key, _kind, _id in candidates])
+    new_ids = list(dict.fromkeys(appeal_id for key, _kind, appeal_id in candidates if key not in done))
+    loaded: dict[UUID, Appeal] = {}
+    for i in range(0, len(new_ids), notifications.KEYS_PER_QUERY):
+        chunk = new_ids[i : i + notifications.KEYS_PER_QUERY]
+        loaded.update({a.id: a for a in await session.scalars(select(Appeal).where(Appeal.id.in_(chunk)))})
+    todo = [(key, kind, loaded[appeal_id]) for key, kind, appeal_id in candidates if key not in done]
+
+    def event_for(key: str, kind: str, appeal: Appeal) -> AppealEvent:
+        return _event(appeal, Action.OVERDUE, Actor.system(), now, appeal.status, appeal.status,
+                      note=None, data={"limit": kind}, public=False, dedupe_key=key)
+
+    recorded: list[tuple[str, str, Appeal]] = []
+    try:
+        async with session.begin_nested():
+            session.add_all([event_for(*entry) for entry in todo])
+            await session.flush()
+        recorded = todo
+    except IntegrityError:
+        for entry in todo:  # another worker recorded some of them first
             try:
                 async with session.begin_nested():
-                    session.add(
-                        _event(appeal, Action.OVERDUE, Actor.system(), now, appeal.status, appeal.status,
-                               note=None, data={"limit": kind}, public=False, dedupe_key=key)
-                    )
+                    session.add(event_for(*entry))
                     await session.flush()
             except IntegrityError:
-                continue  # another worker recorded it first
-            recorded += 1
-            await notifications.notify(
-                session, await _handlers(session, appeal), kind="overdue",
-                text=N_("Case %(reference)s is overdue"), params={"reference": appeal.reference},
-                dedupe=key, appeal_id=appeal.id,
-            )
-    return recorded
+                continue
+            recorded.append(entry)
+    notices = [
+        notifications.Notice(
+            tuple(await _handlers(session, appeal)), "overdue", N_("Case %(reference)s is overdue"), key, appeal.id,
+            {"reference": appeal.reference},
+        )
+        for key, _kind, appeal in recorded
+    ]
+    await notifications.notify_many(session, notices)
+    return len(recorded)
 
 
 async def record_due_soon(session: AsyncSession, *, limits: TimeLimits, clock: Clock = utc_now) -> int:

@@ -106,8 +106,8 @@ async def scale_demo(session: AsyncSession, factor: int, settings: Settings) -> 
             new = _shift(row, delta)
             event_ids[row["id"]] = new["id"] = _uuid7()
             new["appeal_id"] = appeal_ids[row["appeal_id"]]
-            if new["dedupe_key"]:
-                new["dedupe_key"] = f"{new['dedupe_key']}:copy{copy}"
+            if new["dedupe_key"]:  # "overdue:response:<case id>:0": the copy's own case id
+                new["dedupe_key"] = new["dedupe_key"].replace(str(row["appeal_id"]), str(new["appeal_id"]))
             new_events.append(new)
         for row in summons:
             new = _shift(row, delta)

@@ -28,6 +28,7 @@ from server.models import Notification, OutboundMessage, OutboundStatus, Role, U
 
 logger = logging.getLogger("shanzhi.notifications")
 STAFF_KEY = "shanzhi.staff_ids"  # staff_ids() of the current transaction
+DEPARTMENTS_KEY = "shanzhi.department_users"  # department_user_ids() of the current transaction
 LOGGED_KEY = "shanzhi.notified"  # notices of the current transaction, logged after commit
 CREATED_KEY = "shanzhi.outbound_created"
 
@@ -128,6 +129,7 @@ def _after_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint was released; the real commit comes later (or not at all)
     session.info.pop(STAFF_KEY, None)
+    session.info.pop(DEPARTMENTS_KEY, None)
     for message in session.info.pop(LOGGED_KEY, []):
         logger.info("notify user=%s kind=%s: %s", message.user_id, message.kind, render_text(message.text, message.params, "zh_CN"))
     if session.info.pop(CREATED_KEY, False):
@@ -139,7 +141,7 @@ def _after_commit(session: Session) -> None:
 def _after_rollback(session: Session) -> None:
     if session.in_nested_transaction():
         return  # only a savepoint was rolled back; what the transaction queued before it stands
-    for key in (LOGGED_KEY, STAFF_KEY, CREATED_KEY):
+    for key in (LOGGED_KEY, STAFF_KEY, DEPARTMENTS_KEY, CREATED_KEY):
         session.info.pop(key, None)
 
 
@@ -342,13 +344,24 @@ async def staff_ids(session: AsyncSession) -> list[UUID]:
 
 
 async def department_user_ids(session: AsyncSession, department_ids: Iterable[UUID]) -> list[UUID]:
-    ids = list(department_ids)
+    """Active users of these departments; each department asked once per transaction (a job run tells
+    thousands of cases' departments)."""
+    ids = list(dict.fromkeys(department_ids))
     if not ids:
         return []
-    rows = await session.scalars(
-        select(User.id).where(User.department_id.in_(ids), User.role == Role.DEPARTMENT, User.is_active.is_(True))
-    )
-    return list(rows)
+    known: dict[UUID, list[UUID]] = session.sync_session.info.setdefault(DEPARTMENTS_KEY, {})
+    missing = [i for i in ids if i not in known]
+    if missing:
+        for department_id in missing:
+            known[department_id] = []
+        rows = await session.execute(
+            select(User.department_id, User.id).where(
+                User.department_id.in_(missing), User.role == Role.DEPARTMENT, User.is_active.is_(True)
+            )
+        )
+        for department_id, user_id in rows:
+            known[department_id].append(user_id)
+    return [user_id for i in ids for user_id in known[i]]
 
 
 async def inbox(session: AsyncSession, user_id: UUID, limit: int = 100) -> list[Notification]:

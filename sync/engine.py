@@ -159,6 +159,7 @@ async def _one(session: AsyncSession, mutation: p.Mutation, state: Batch, *, iso
         request = ops.Request(
             session=session, mutation=mutation, fields=ops.decode_fields(operation, mutation.fields),
             at=_recorded_at(mutation, state.ctx), ctx=state.ctx, batch=state.cache,
+            isolated=isolate or operation.self_contained,
         )
         if not isolate and not operation.self_contained:
             outcome = await _apply(session, request, operation, flush=False)

@@ -91,6 +91,9 @@ class Request:
     at: datetime  # recorded_at, checked (not older than 30 days, never in the future)
     ctx: Context
     batch: dict[str, Any]  # per-batch cache the operation's `prepare` filled
+    # False on the batch's fast path: the engine flushes the whole batch once, so an operation may add
+    # rows without flushing (ids set up front). True when the mutation runs alone in its own savepoint.
+    isolated: bool = True
 
 
 @dataclass(frozen=True)

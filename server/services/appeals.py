@@ -15,6 +15,7 @@ from sqlalchemy import and_, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
+from uuid_utils.compat import uuid7
 
 from server.i18n import N_
 from server.models import (
@@ -224,9 +225,14 @@ async def submit(
     clock: Clock = utc_now,
     appeal_id: UUID | None = None,
     notify_staff: bool = True,
+    batched: bool = False,
 ) -> Appeal:
     """Create a case (A1): validated, photos normalised, deadlines set, staff notified (unless the caller
-    sends one notice for a whole batch: notify_staff=False). Returns the new case."""
+    sends one notice for a whole batch: notify_staff=False). Returns the new case.
+
+    `batched=True` (a sync push's fast path): ids are given here, nothing is flushed and no savepoint is
+    taken; the caller flushes the whole batch once. A reference another transaction took meanwhile then
+    fails that flush, and the sync engine applies the batch again one by one (this path, unbatched)."""
     problems = validate_input(data)
     if problems:
         raise InvalidAppeal(problems)
@@ -238,6 +244,7 @@ async def submit(
     for attempt in range(5):
         reference = await next_reference(session, now, limits.tz)
         appeal = Appeal(
+            version=1,
             reference=reference,
             tracking_code=secrets.token_urlsafe(TRACKING_BYTES),
             channel=data.channel,
@@ -254,8 +261,10 @@ async def submit(
             resolve_due_at=limits.resolve_due(now, complex_case=False),
             visit_id=data.visit_id,
         )
-        if appeal_id is not None:
-            appeal.id = appeal_id
+        appeal.id = appeal_id or uuid7()
+        if batched:
+            session.add(appeal)
+            break
         try:
             async with session.begin_nested():
                 session.add(appeal)
@@ -266,8 +275,8 @@ async def submit(
             if attempt == 4:
                 raise
     event = _event(appeal, Action.SUBMIT, actor, now, None, AppealStatus.RECEIVED, note=None, data={"anonymous": anonymous})
+    event.id = uuid7()
     session.add(event)
-    await session.flush()
     for photo in stored:
         session.add(
             AppealPhoto(
@@ -275,7 +284,8 @@ async def submit(
                 width=photo.width, height=photo.height, size=photo.size,
             )
         )
-    await session.flush()
+    if not batched:
+        await session.flush()
     if notify_staff:
         await notifications.notify(
             session, await notifications.staff_ids(session), kind="new_appeal", text=N_("New appeal %(reference)s"),

@@ -4,7 +4,8 @@ cases, through bulk statements, in seconds.
 Each copy of the demo's cases (with their timelines, summons and return visits) is moved back in time
 by a few hours more than the previous one, so every copy keeps the demo's own mix of channels, categories, statuses and
 deadlines; copies of open cases become overdue, as unattended cases do. One more grid worker per five
-copies joins the four grids, each with a registered phone (sync device). Photos are not copied (they are files).
+copies joins the four grids, each with a registered phone (sync device), and takes over its share of the copies of the
+demo grid worker's cases. Photos are not copied (they are files).
 """
 
 from __future__ import annotations
@@ -82,6 +83,10 @@ async def scale_demo(session: AsyncSession, factor: int, settings: Settings) -> 
     appeals, events = await _rows(session, appeal_t), await _rows(session, event_t)
     summons, visits = await _rows(session, summons_t), await _rows(session, visit_t)
     numbers = await _next_numbers(session)
+    demo_workers = set(await session.scalars(select(User.id).where(User.role == Role.GRID_WORKER)))
+    # The new grid workers take over the copies of the demo worker's cases, one copy each in turn, so a
+    # worker holds about as many cases as the demo's (a grid worker's home and sync at a realistic size).
+    new_workers, devices = await _grid_workers(session, factor // COPIES_PER_WORKER)
     seq = await session.run_sync(lambda sync_session: next_change_seq(sync_session.connection()))
     tz = settings.tz
 
@@ -101,6 +106,8 @@ async def scale_demo(session: AsyncSession, factor: int, settings: Settings) -> 
             new["reference"] = f"{year}-{numbers[year]:05d}"
             new["tracking_code"] = secrets.token_urlsafe(TRACKING_BYTES)
             new["change_seq"] = seq
+            if new_workers and new["assignee_id"] in demo_workers:
+                new["assignee_id"] = new_workers[copy % len(new_workers)]
             new_appeals.append(new)
         for row in events:
             new = _shift(row, delta)
@@ -125,16 +132,15 @@ async def scale_demo(session: AsyncSession, factor: int, settings: Settings) -> 
     await _insert(session, summons_t, new_summons)
     await _insert(session, visit_t, new_visits)
 
-    workers, devices = await _grid_workers(session, factor // COPIES_PER_WORKER)
-    return ScaleReport(len(new_appeals), len(new_events), workers, devices)
+    return ScaleReport(len(new_appeals), len(new_events), len(new_workers), devices)
 
 
-async def _grid_workers(session: AsyncSession, count: int) -> tuple[int, int]:
+async def _grid_workers(session: AsyncSession, count: int) -> tuple[list[UUID], int]:
     """`count` more grid workers spread over the grids (password: the demo's), each with one phone."""
     grids = list(await session.scalars(select(Place.id).where(Place.kind == PlaceKind.GRID).order_by(Place.code)))
     taken = set(await session.scalars(select(User.username).where(User.username.like("grid%"))))
     if not grids or count <= 0:
-        return 0, 0
+        return [], 0
     from server.services.demo import DEMO_PASSWORD
 
     password_hash = await accounts.hash_password(DEMO_PASSWORD)  # one hash for all: a benchmark data set
@@ -162,7 +168,7 @@ async def _grid_workers(session: AsyncSession, count: int) -> tuple[int, int]:
     ]
     await _insert(session, User.__table__, users)
     await _insert(session, SyncDevice.__table__, devices)
-    return len(users), len(devices)
+    return [user["id"] for user in users], len(devices)
 
 
 async def counts(session: AsyncSession) -> dict[str, int]:

@@ -185,6 +185,7 @@ async def create_appeal(request: Request) -> Applied:
         appeal = await appeals.submit(
             request.session, data, actor=_actor(request.ctx), limits=_limits(request.ctx), uploads_dir=request.ctx.uploads_dir,
             clock=lambda: request.at, appeal_id=request.mutation.entity_id, notify_staff=False,
+            batched=not request.isolated,
         )
     except InvalidAppeal as error:
         raise Rejected.invalid(error.problems) from None

@@ -371,10 +371,19 @@ async def inbox(session: AsyncSession, user_id: UUID, limit: int = 100) -> list[
     return list(rows)
 
 
+UNREAD_SHOWN = 99  # the menu badge says "99+" beyond this
+
+
 async def unread_count(session: AsyncSession, user_id: UUID) -> int:
-    return await session.scalar(
-        select(func.count()).select_from(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
-    ) or 0
+    """Unread notices, counted up to UNREAD_SHOWN + 1: asked on every page, it must not cost more for
+    someone with thousands waiting (issue 11)."""
+    unread = (
+        select(Notification.id)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .limit(UNREAD_SHOWN + 1)
+        .subquery()
+    )
+    return await session.scalar(select(func.count()).select_from(unread)) or 0
 
 
 async def mark_all_read(session: AsyncSession, user_id: UUID, now: Any) -> None:

@@ -11,7 +11,7 @@ PO_FILES := $(foreach l,$(LOCALES),server/locale/$(l)/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 AXE := tests/browser/node_modules/axe-core/axe.min.js
 
-.PHONY: run test bench setup test-setup chromium catalogs extract update-catalogs compile-catalogs clean
+.PHONY: run test bench soak setup test-setup chromium catalogs extract update-catalogs compile-catalogs clean
 
 run: setup  ## Set up, migrate, load demo data into an empty database, serve on http://$(HOST):$(PORT)
 	$(BIN)/shanzhi db upgrade --no-prompt
@@ -30,6 +30,17 @@ bench: setup
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || \
 	  { echo "make bench needs wrk (Debian/Ubuntu: sudo apt-get install wrk)"; exit 1; }
 	$(BIN)/python -m bench.pages $(BENCH_ARGS)
+	$(BIN)/python -m bench.sync_http
+	$(BIN)/python -m bench.lighthouse
+
+# Soak and kill (bounded, loopback): SQLite with one process, then PostgreSQL with two and Redis.
+SOAK_DB ?= shanzhi_soak
+soak: setup
+	$(BIN)/python -m bench.soak
+	@psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $(SOAK_DB)" 2>/dev/null || true
+	$(BIN)/python -m bench.soak --database-url postgresql+asyncpg://postgres@127.0.0.1/$(SOAK_DB) \
+	  --redis-url redis://127.0.0.1:6379/15 --workers 2
+	@psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $(SOAK_DB)" 2>/dev/null || true
 
 setup: $(VENV)/.installed $(MO_FILES)
 

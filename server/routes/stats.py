@@ -53,9 +53,11 @@ def _parse_date(value: str, name: str, form: FilterForm) -> date | None:
     return day
 
 
-async def parse_filters(session: AsyncSession, form: FilterForm) -> tuple[StatsFilter, list[Department]]:
-    """The filter the form asks for; form.errors says what was wrong (then the filter must not be used)."""
-    departments = await appeals.departments(session)
+async def parse_filters(session: AsyncSession, form: FilterForm, *, choices: bool = True) -> tuple[StatsFilter, list[Department]]:
+    """The filter the form asks for; form.errors says what was wrong (then the filter must not be used).
+    With choices=False the departments are read only when one is asked for (the public API's usual
+    request needs no database at all while the figures are shared)."""
+    departments = await appeals.departments(session) if choices or form.department.strip() else []
     date_from = _parse_date(form.date_from, "from", form)
     date_to = _parse_date(form.date_to, "to", form)
     if date_from and date_to and date_to < date_from:
@@ -108,7 +110,7 @@ async def stats_api(
     department: FromQuery[str] = "",
 ) -> Response[dict[str, Any]]:
     form = FilterForm(date_from, date_to, department)
-    filters, _departments = await parse_filters(db_session, form)
+    filters, _departments = await parse_filters(db_session, form, choices=False)
     if form.errors:
         first = next(iter(form.errors.values()))
         body = {"status_code": 400, "error": _("Bad request"), "detail": first, "errors": form.errors}

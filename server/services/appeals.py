@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, event, func, select
+from sqlalchemy import and_, event, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -190,12 +190,21 @@ async def next_reference(session: AsyncSession, now: datetime, tz: Any) -> str:
     prefix = f"{year}-"
     cache: dict[int, int] = session.sync_session.info.setdefault(REFERENCES_KEY, {})
     if year not in cache:
+        if session.get_bind().dialect.name == "postgresql":
+            # Transactions that number new cases take turns (until commit), as every writer does on
+            # SQLite: without this, concurrent pushes pick the same numbers, one waits on the other's
+            # unique key and then fails, and the sync engine falls back to one by one (the soak found
+            # 18 s batches with 200 phones on two processes).
+            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REFERENCE_LOCK_BASE + year})
         last = await session.scalar(
             select(func.max(Appeal.reference)).where(Appeal.reference.like(f"{prefix}%"))
         )
         cache[year] = int(last.split("-")[1]) if last else 0
     cache[year] += 1
     return f"{prefix}{cache[year]:05d}"
+
+
+REFERENCE_LOCK_BASE = 0x5348_5A48_0000  # + the year: the advisory lock key of that year's numbering
 
 
 def forget_references(session: AsyncSession) -> None:

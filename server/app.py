@@ -24,6 +24,7 @@ from litestar.types import Message, Scope
 from server import PACKAGE_DIR, i18n
 from server.assets import AssetManifest
 from server.db import make_alchemy_config
+from server.diagnostics import LoopLagProbe
 from server.edge import edge
 from server.errors import exception_handlers
 from server.models import StoreItem, User
@@ -171,10 +172,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await alchemy.get_engine().dispose()
 
     worker = EmbeddedWorker(alchemy, settings)  # the overdue job, when settings.embedded_worker
+    lag_probe = LoopLagProbe()  # benchmarks only: SHANZHI_LOOP_LAG_FILE
     app = Litestar(
         route_handlers=route_handlers(),
-        on_startup=[worker.start],
-        on_shutdown=[worker.stop, dispose_engine],
+        on_startup=[worker.start, lag_probe.start],
+        on_shutdown=[lag_probe.stop, worker.stop, dispose_engine],
         plugins=[SQLAlchemyPlugin(config=alchemy)],
         stores=make_stores(settings, alchemy),
         middleware=[session_config.middleware, RequestContextMiddleware(load_user, settings.locale)],

@@ -158,25 +158,59 @@ def settle(server: Server, *, idle_cpu: float = 0.05, longest: float = 60.0) -> 
             return
 
 
-def app_command() -> list[str]:
-    return [str(BIN / "shanzhi"), "serve", "--host", "127.0.0.1"]
+def app_command(workers: int = 1) -> list[str]:
+    return [str(BIN / "shanzhi"), "serve", "--host", "127.0.0.1", "--workers", str(workers)]
 
 
-def baseline_command() -> list[str]:
-    return [str(BIN / "uvicorn"), "bench.baseline_app:create_app", "--factory", "--host", "127.0.0.1", "--log-level", "info"]
+def baseline_command(workers: int = 1) -> list[str]:
+    return [
+        str(BIN / "uvicorn"), "bench.baseline_app:create_app", "--factory", "--host", "127.0.0.1", "--log-level", "info",
+        "--workers", str(workers),
+    ]
 
 
-def prepare(var_dir: Path, scale: int) -> dict[str, Any]:
+async def _pg(url: str, statements: list[str], query: list[str] | None = None) -> list[Any]:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+            return [(await conn.execute(text(q))).scalar_one() for q in (query or [])]
+    finally:
+        await engine.dispose()
+
+
+COUNTS = [
+    "SELECT count(*) FROM appeal",
+    "SELECT count(*) FROM appeal WHERE status IN ('received','transferred','in_progress')",
+    "SELECT tracking_code FROM appeal ORDER BY received_at DESC LIMIT 1",
+]
+
+
+def prepare(var_dir: Path, scale: int, database_url: str | None = None) -> dict[str, Any]:
+    """A fresh database with `shanzhi demo --scale N`: a SQLite file in var_dir, or the PostgreSQL
+    database at database_url (its public schema is dropped first)."""
     env = {**os.environ, "SHANZHI_VAR_DIR": str(var_dir)}
     env.pop("SHANZHI_DATABASE_URL", None)
+    if database_url:
+        import asyncio
+
+        asyncio.run(_pg(database_url, ["DROP SCHEMA public CASCADE", "CREATE SCHEMA public"]))
+        env["SHANZHI_DATABASE_URL"] = database_url
     subprocess.run([str(BIN / "shanzhi"), "db", "upgrade", "--no-prompt"], env=env, check=True, capture_output=True)
     started = time.perf_counter()
     subprocess.run([str(BIN / "shanzhi"), "demo", "--scale", str(scale)], env=env, check=True, capture_output=True)
     built = time.perf_counter() - started
-    with sqlite3.connect(var_dir / "shanzhi.db") as db:
-        cases = db.execute("SELECT count(*) FROM appeal").fetchone()[0]
-        open_cases = db.execute("SELECT count(*) FROM appeal WHERE status IN ('received','transferred','in_progress')").fetchone()[0]
-        tracking = db.execute("SELECT tracking_code FROM appeal ORDER BY received_at DESC LIMIT 1").fetchone()[0]
+    if database_url:
+        import asyncio
+
+        cases, open_cases, tracking = asyncio.run(_pg(database_url, [], COUNTS))
+    else:
+        with sqlite3.connect(var_dir / "shanzhi.db") as db:
+            cases, open_cases, tracking = (db.execute(q).fetchone()[0] for q in COUNTS)
     return {"scale": scale, "cases": cases, "open_cases": open_cases, "tracking": tracking, "build_seconds": round(built, 1)}
 
 
@@ -252,17 +286,22 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed (Debian: apt-get install wrk); `make bench` installs it.")
     results: list[dict[str, Any]] = []
+    database = "postgresql" if args.database_url else "sqlite"
+    # SQLite with one process is the default figure; other set-ups are named apart in results.json.
+    suffix = "" if database == "sqlite" and args.workers == 1 else f".{database}.p{args.workers}"
     for scale in args.scales:
         with tempfile.TemporaryDirectory(prefix=f"shanzhi-bench-{scale}-") as tmp:
-            data = prepare(Path(tmp), scale)
+            data = prepare(Path(tmp), scale, args.database_url)
             print(f"scale x{scale}: {data['cases']} cases ({data['open_cases']} open), built in {data['build_seconds']} s", flush=True)
             lag_file = Path(tmp) / "loop-lag"
             env = {"SHANZHI_VAR_DIR": tmp, "SHANZHI_PASSWORD_HASHING": "strong", "SHANZHI_LOOP_LAG_FILE": str(lag_file)}
-            with serve(app_command(), env) as app, serve(baseline_command(), {}) as base:
+            if args.database_url:
+                env.update(SHANZHI_DATABASE_URL=args.database_url, SHANZHI_REDIS_URL=args.redis_url or "redis://127.0.0.1:6379/15")
+            with serve(app_command(args.workers), env) as app, serve(baseline_command(args.workers), {}) as base:
                 users = {p.user: (p.user if scale >= 5 or p.user != "grid001" else "grid") for p in PAGES if p.user}
                 cookies = {user: sign_in(app.url, login) for user, login in users.items()}
                 settle(app)
-                for page in PAGES:
+                for page in [p for p in PAGES if not args.pages or p.name in args.pages.split(",")]:
                     path = page.path.format(tracking=data["tracking"])
                     cookie = cookies.get(page.user) if page.user else None
                     for connections in args.connections:
@@ -271,14 +310,14 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                         if connections >= 50:
                             target = P95_AT_50_TARGET_MS
                         row = {
-                            "name": f"page.{page.name}.x{scale}.c{connections}",
+                            "name": f"page.{page.name}.x{scale}.c{connections}{suffix}",
                             "page": page.name, "path": page.path, "scale": scale, "cases": data["cases"],
                             **figures,
                             "p95_target_ms": target,
                             "meets_p95": figures["p95_ms"] <= target and figures["errors"] == 0,
                             "meets_ratio": connections >= 50 or (figures["ratio"] or 0) >= RATIO_TARGET,
                             "weight": weight(app.url, path, cookie) if connections == args.connections[0] else None,
-                            "conditions": conditions("sqlite"),
+                            "conditions": {**conditions(database), "processes": args.workers},
                         }
                         results.append(row)
                         print(
@@ -290,22 +329,22 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 peak = app.peak_mib()
                 results.append(
                     {
-                        "name": f"memory.peak.x{scale}", "scale": scale, "cases": data["cases"], "value": round(peak, 1),
+                        "name": f"memory.peak.x{scale}{suffix}", "scale": scale, "cases": data["cases"], "value": round(peak, 1),
                         "unit": "MiB", "target": MEMORY_TARGET_MIB, "meets": peak <= MEMORY_TARGET_MIB,
-                        "conditions": conditions("sqlite"),
+                        "conditions": {**conditions(database), "processes": args.workers},
                     }
                 )
                 print(f"  server peak memory {peak:.0f} MiB", flush=True)
                 lag = loop_lag(lag_file)
                 results.append(
                     {
-                        "name": f"loop_lag.x{scale}", "scale": scale, "cases": data["cases"], **lag, "unit": "ms",
-                        "target_ms": 50, "meets": lag["max_ms"] is not None and lag["max_ms"] <= 50, "conditions": conditions("sqlite"),
+                        "name": f"loop_lag.x{scale}{suffix}", "scale": scale, "cases": data["cases"], **lag, "unit": "ms",
+                        "target_ms": 50, "meets": lag["max_ms"] is not None and lag["max_ms"] <= 50, "conditions": {**conditions(database), "processes": args.workers},
                         "note": "worst lateness of a 10 ms timer on the event loop over the whole run (start-up included)",
                     }
                 )
                 print(f"  event loop: worst lag {lag['max_ms']} ms, {lag['stalls_over_50ms']} stalls over 50 ms in {lag['samples']} samples", flush=True)
-            results.append({"name": f"data.x{scale}", **{k: v for k, v in data.items() if k != "tracking"}})
+            results.append({"name": f"data.x{scale}{suffix}", **{k: v for k, v in data.items() if k != "tracking"}})
         save(results)  # after each scale: a failure at a larger one keeps what was measured
     return results
 
@@ -321,7 +360,7 @@ def save(results: list[dict[str, Any]]) -> None:
 def table(results: list[dict[str, Any]]) -> str:
     """bench/results.json's page figures as a Markdown table (docs/performance.md): one row per page and
     scale, 10 connections, with p95 at 50 connections and the page weight."""
-    rows = {(r["page"], r["scale"], r["connections"]): r for r in results if r["name"].startswith("page.")}
+    rows = {(r["page"], r["scale"], r["connections"]): r for r in results if r["name"].startswith("page.") and r["name"].count(".") == 3}
     lines = [
         "| page | cases | req/s | p95 ms | CPU ms/req | ratio to baseline | p95 ms at 50 conn. | errors | HTML gzip / raw | CSS+JS gzip | meets p95 / ratio |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
@@ -350,6 +389,10 @@ def main() -> None:
     parser.add_argument("--seconds", default=5.0, type=float)
     parser.add_argument("--rounds", default=3, type=int)
     parser.add_argument("--connections", default="10,50", type=lambda v: [int(x) for x in v.split(",")])
+    parser.add_argument("--database-url", default=None, help="PostgreSQL database to use (its public schema is dropped); default SQLite files")
+    parser.add_argument("--redis-url", default=None, help="with --database-url (default redis://127.0.0.1:6379/15)")
+    parser.add_argument("--workers", type=int, default=1, help="web processes (more than one needs --database-url)")
+    parser.add_argument("--pages", default=None, help="comma-separated page names (default all)")
     parser.add_argument("--table", action="store_true", help="print bench/results.json as a Markdown table and stop")
     args = parser.parse_args()
     if args.table:

@@ -168,7 +168,13 @@ async function savePage(url) {
   const path = new URL(request.url).pathname;
   if (NEVER_CACHE.some((re) => re.test(path))) return;
   try {
-    const response = await fetch(request);
+    // A few tries: a busy server (503) or a dropped connection must not leave the page unsaved until
+    // the next visit, which may be the offline one.
+    const response = await withRetries(async () => {
+      const answer = await fetch(request);
+      if (answer.status >= 500) throw new Error(`status ${answer.status}`);
+      return answer;
+    });
     if (isSavablePage(request, response)) await putPage(request, response);
   } catch (error) {
     // Offline at this moment: the page is saved on the next visit instead.

@@ -306,13 +306,16 @@ async function registerServiceWorker() {
     window.location.reload();
   });
   const registration = await navigator.serviceWorker.register("/service-worker.js", { scope: "/" });
-  if (!hadController) {
-    // First visit: once the worker is active, let it save this page for offline use too.
+  if (!window.location.search) {
     const ready = await navigator.serviceWorker.ready;
     // A page whose load began before the worker activated is not claimed by "activate" (the claim ran
     // while the document was still loading): ask again, or this page would go on without the worker.
     if (!navigator.serviceWorker.controller) ready.active?.postMessage({ type: "CLAIM" });
-    ready.active?.postMessage({ type: "CACHE_PAGES", urls: [window.location.pathname + window.location.search] });
+    // Save this page for offline use if the worker has not: a first visit, or a page reached by a form
+    // (the sign-in lands on the home page through a POST, which the worker never saves).
+    const here = window.location.pathname;
+    const saved = await caches.open("shanzhi-pages").then((cache) => cache.match(here)).catch(() => null);
+    if (!saved) ready.active?.postMessage({ type: "CACHE_PAGES", urls: [here] });
   }
   if (registration.waiting && navigator.serviceWorker.controller) offerUpdate(registration.waiting);
   registration.addEventListener("updatefound", () => {

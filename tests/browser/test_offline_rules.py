@@ -187,6 +187,20 @@ def test_a_weak_signal_falls_back_to_the_saved_page(page: Page, live_server: Liv
         live_server.process.send_signal(signal.SIGCONT)
 
 
+def test_the_home_reached_by_signing_in_is_saved_for_offline_use(page: Page, context: BrowserContext, live_server: LiveServer) -> None:
+    """The worker already controls the sign-in page, so the home page arrives as the answer to a POST,
+    which the worker never saves itself: the page asks for it to be saved, and it opens offline."""
+    page.goto("/login")
+    controlled(page)
+    sign_in(page, "staff")
+    expect(page).to_have_url(re.compile(r"/staff$"))
+    wait_saved(page, "/staff")
+    context.set_offline(True)
+    page.goto("/staff")
+    expect(page.get_by_role("heading", name="李主任，您好")).to_be_visible()
+    context.set_offline(False)
+
+
 def test_an_address_with_a_query_is_never_saved(page: Page, live_server: LiveServer) -> None:
     sign_in(page, "grid")
     field_ready(page)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, event, func, select, text
+from sqlalchemy import and_, bindparam, event, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -788,21 +788,31 @@ async def record_due_soon(session: AsyncSession, *, limits: TimeLimits, clock: C
     return await notifications.notify_many(session, notices)
 
 
+# Statements built once: building a select() costs more Python than running it for the one-case pages
+# (the tracking page is public and the most visited), and the compiled form is cached by SQLAlchemy anyway.
+_BY_REFERENCE = select(Appeal).where(Appeal.reference == bindparam("reference"))
+_BY_TRACKING_CODE = select(Appeal).where(Appeal.tracking_code == bindparam("code"))
+_TIMELINE = select(AppealEvent).where(AppealEvent.appeal_id == bindparam("appeal_id")).order_by(AppealEvent.at, AppealEvent.created_at)
+_PUBLIC_TIMELINE = (
+    select(AppealEvent)
+    .where(AppealEvent.appeal_id == bindparam("appeal_id"), AppealEvent.public.is_(True))
+    .order_by(AppealEvent.at, AppealEvent.created_at)
+)
+_PHOTOS = select(AppealPhoto).where(AppealPhoto.appeal_id == bindparam("appeal_id")).order_by(AppealPhoto.created_at)
+
+
 async def get_by_reference(session: AsyncSession, reference: str) -> Appeal | None:
-    return await session.scalar(select(Appeal).where(Appeal.reference == reference))
+    return await session.scalar(_BY_REFERENCE, {"reference": reference})
 
 
 async def get_by_tracking_code(session: AsyncSession, code: str) -> Appeal | None:
     if not code or len(code) > 64:
         return None
-    return await session.scalar(select(Appeal).where(Appeal.tracking_code == code))
+    return await session.scalar(_BY_TRACKING_CODE, {"code": code})
 
 
 async def timeline(session: AsyncSession, appeal_id: UUID, *, public_only: bool) -> list[AppealEvent]:
-    query = select(AppealEvent).where(AppealEvent.appeal_id == appeal_id)
-    if public_only:
-        query = query.where(AppealEvent.public.is_(True))
-    return list(await session.scalars(query.order_by(AppealEvent.at, AppealEvent.created_at)))
+    return list(await session.scalars(_PUBLIC_TIMELINE if public_only else _TIMELINE, {"appeal_id": appeal_id}))
 
 
 async def summons_of(session: AsyncSession, appeal_id: UUID) -> list[Summons]:
@@ -815,7 +825,7 @@ async def summons_of(session: AsyncSession, appeal_id: UUID) -> list[Summons]:
 
 
 async def photos_of(session: AsyncSession, appeal_id: UUID) -> list[AppealPhoto]:
-    return list(await session.scalars(select(AppealPhoto).where(AppealPhoto.appeal_id == appeal_id).order_by(AppealPhoto.created_at)))
+    return list(await session.scalars(_PHOTOS, {"appeal_id": appeal_id}))
 
 
 async def department_by_code(session: AsyncSession, code: str) -> Department | None:

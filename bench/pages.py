@@ -14,6 +14,7 @@ and the gzipped CSS/JS it loads. Results go to bench/results.json (merged by nam
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gzip
 import json
 import os
@@ -196,8 +197,6 @@ def prepare(var_dir: Path, scale: int, database_url: str | None = None) -> dict[
     env = {**os.environ, "SHANZHI_VAR_DIR": str(var_dir)}
     env.pop("SHANZHI_DATABASE_URL", None)
     if database_url:
-        import asyncio
-
         asyncio.run(_pg(database_url, ["DROP SCHEMA public CASCADE", "CREATE SCHEMA public"]))
         env["SHANZHI_DATABASE_URL"] = database_url
     subprocess.run([str(BIN / "shanzhi"), "db", "upgrade", "--no-prompt"], env=env, check=True, capture_output=True)
@@ -205,8 +204,6 @@ def prepare(var_dir: Path, scale: int, database_url: str | None = None) -> dict[
     subprocess.run([str(BIN / "shanzhi"), "demo", "--scale", str(scale)], env=env, check=True, capture_output=True)
     built = time.perf_counter() - started
     if database_url:
-        import asyncio
-
         cases, open_cases, tracking = asyncio.run(_pg(database_url, [], COUNTS))
     else:
         with sqlite3.connect(var_dir / "shanzhi.db") as db:

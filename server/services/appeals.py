@@ -693,14 +693,6 @@ async def _handlers(session: AsyncSession, appeal: Appeal) -> list[UUID]:
     return ids
 
 
-async def _existing_event_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for i in range(0, len(keys), notifications.KEYS_PER_QUERY):
-        chunk = keys[i : i + notifications.KEYS_PER_QUERY]
-        found.update(await session.scalars(select(AppealEvent.dedupe_key).where(AppealEvent.dedupe_key.in_(chunk))))
-    return found
-
-
 async def record_overdue(session: AsyncSession, *, clock: Clock = utc_now) -> int:
     """The time-limit job: record each missed limit once, and tell the people responsible once.
 
@@ -721,7 +713,7 @@ async def record_overdue(session: AsyncSession, *, clock: Clock = utc_now) -> in
             select(Appeal.id, Appeal.reopen_count).where(condition, Appeal.status.in_(open_statuses)).order_by(Appeal.id)
         )
         candidates += [(f"overdue:{kind}:{appeal_id}:{reopen}", kind, appeal_id) for appeal_id, reopen in rows]
-    done = await _existing_event_keys(session, [key for key, _kind, _id in candidates])
+    done = await notifications.values_present(session, AppealEvent.dedupe_key, [key for key, _kind, _id in candidates])
     new_ids = list(dict.fromkeys(appeal_id for key, _kind, appeal_id in candidates if key not in done))
     loaded: dict[UUID, Appeal] = {}
     for i in range(0, len(new_ids), notifications.KEYS_PER_QUERY):

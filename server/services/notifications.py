@@ -176,12 +176,12 @@ async def notify(
 KEYS_PER_QUERY = 500
 
 
-async def existing_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
-    """Which of these dedupe keys already have an inbox entry (a few queries, not one per key)."""
-    found: set[str] = set()
-    for i in range(0, len(keys), KEYS_PER_QUERY):
-        chunk = keys[i : i + KEYS_PER_QUERY]
-        found.update(await session.scalars(select(Notification.dedupe_key).where(Notification.dedupe_key.in_(chunk))))
+async def values_present(session: AsyncSession, column: Any, values: Sequence[Any]) -> set[Any]:
+    """Which of these values `column` holds: one query per KEYS_PER_QUERY values, not one per value
+    (jobs and batches check thousands of dedupe keys at once)."""
+    found: set[Any] = set()
+    for i in range(0, len(values), KEYS_PER_QUERY):
+        found.update(await session.scalars(select(column).where(column.in_(values[i : i + KEYS_PER_QUERY]))))
     return found
 
 
@@ -194,7 +194,7 @@ async def notify_many(session: AsyncSession, notices: Sequence[Notice]) -> int:
             wanted.setdefault(f"{notice.dedupe}:{user_id}", (notice, user_id))
     if not wanted:
         return 0
-    done = await existing_keys(session, list(wanted))
+    done = await values_present(session, Notification.dedupe_key, list(wanted))
     todo = [(key, notice, user_id) for key, (notice, user_id) in wanted.items() if key not in done]
     if not todo:
         return 0

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from advanced_alchemy.extensions.litestar import SQLAlchemyInitPlugin, SQLAlchemySerializationPlugin
 from jinja2.bccache import Bucket, BytecodeCache
 from advanced_alchemy.extensions.litestar.store import SQLAlchemyStore
 from litestar import Litestar
@@ -38,7 +38,7 @@ from server.security import SESSION_COOKIE, CurrentUser, RequestContextMiddlewar
 from server.services import accounts, notifications
 from server.settings import Settings, get_settings
 from server.services.shared_cache import SharedCache
-from server.worker import EmbeddedWorker
+from server.worker import BackgroundTasks, EmbeddedWorker
 
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
 MAX_FORM_BODY = 256 * 1024  # bytes: every text form fits many times over; a flood of form text does not
@@ -175,9 +175,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     lag_probe = LoopLagProbe()  # benchmarks only: SHANZHI_LOOP_LAG_FILE
     app = Litestar(
         route_handlers=route_handlers(),
-        on_startup=[worker.start, lag_probe.start],
-        on_shutdown=[lag_probe.stop, worker.stop, dispose_engine],
-        plugins=[SQLAlchemyPlugin(config=alchemy)],
+        on_shutdown=[dispose_engine],
+        # The background tasks' plugin comes after the database's, so its lifespan is entered after
+        # and left before the database plugin's: the worker stops while the engine is still open.
+        # (SQLAlchemyPlugin would add its init plugin at the end of the list, after ours.)
+        plugins=[SQLAlchemyInitPlugin(config=alchemy), SQLAlchemySerializationPlugin(), BackgroundTasks([worker, lag_probe])],
         stores=make_stores(settings, alchemy),
         middleware=[session_config.middleware, RequestContextMiddleware(load_user, settings.locale)],
         guards=[access_guard],

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
+
+from litestar import Litestar
+from litestar.config.app import AppConfig
+from litestar.plugins import InitPluginProtocol
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 
@@ -128,3 +133,34 @@ class EmbeddedWorker:
                 with suppress(asyncio.CancelledError):
                     await task
         self.tasks = []
+
+
+class Background(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+@dataclass(eq=False)
+class BackgroundTasks(InitPluginProtocol):
+    """Starts the app's background tasks after start-up and stops them (in reverse order) on shutdown,
+    inside the lifespan of the plugins listed before it. Litestar leaves plugin lifespans before it
+    runs `on_shutdown` hooks, so a task stopped by a hook would still run after the database plugin
+    disposed the engine, and a connection it opened then would never be closed."""
+
+    tasks: Sequence[Background]
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.lifespan.append(self.lifespan)
+        return app_config
+
+    @asynccontextmanager
+    async def lifespan(self, _app: Litestar) -> AsyncIterator[None]:
+        started: list[Background] = []
+        try:
+            for task in self.tasks:
+                await task.start()
+                started.append(task)
+            yield
+        finally:
+            for task in reversed(started):
+                await task.stop()

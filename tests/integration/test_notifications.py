@@ -18,7 +18,7 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,8 +30,9 @@ from server.services.appeal_workflow import SUBMITTER, Action
 from server.services.appeals import ActionInput
 from server.services.notifications import Message, WebhookChannel
 from server.settings import Settings
-from server.worker import run_jobs_once
+from server.worker import BackgroundTasks, EmbeddedWorker, run_jobs_once
 
+from tests.conftest import forget_alchemy_configs
 from tests.integration.appeal_world import World, load_world, make_world
 
 
@@ -367,8 +368,15 @@ async def test_the_embedded_worker_delivers_soon_after_the_commit(
     """`shanzhi serve` (embedded worker): a resident's suggestion reaches the gateway within seconds,
     without waiting for the minute's job run."""
     url, hook = gateway
+    forget_alchemy_configs()  # the app's database config is the first of the process, as in production
     app = create_app(replace(settings, embedded_worker=True, notify_webhook_url=url))
     config = make_alchemy_config(settings)
+    # The delivery may still be recording a send when the server stops: it must finish on an open
+    # engine. A connection taken after the engine was closed would never be closed.
+    worker = app.plugins.get(BackgroundTasks).tasks[0]
+    assert isinstance(worker, EmbeddedWorker)
+    running_at_close: list[int] = []
+    event.listen(worker.config.get_engine().sync_engine, "engine_disposed", lambda _engine: running_at_close.append(len(worker.tasks)))
     try:
         async with session_scope(config) as session:
             await make_world(session, settings)
@@ -389,5 +397,6 @@ async def test_the_embedded_worker_delivers_soon_after_the_commit(
                 await asyncio.sleep(0.05)
         assert sorted(r["json"]["kind"] for r in hook.received) == ["new_appeal", "new_appeal"]
         assert {m.status for m in await outbound_rows(config)} == {OutboundStatus.SENT}
+        assert running_at_close and set(running_at_close) == {0}  # stopped before the engine closed
     finally:
         await config.get_engine().dispose()

@@ -536,6 +536,7 @@ function setupReturnVisit(form) {
         method: form.querySelector('input[name="method"]:checked')?.value || "in_person",
         evaluation: form.querySelector('input[name="evaluation"]:checked')?.value || null,
         note: optional(value(form, "note")),
+        note_public: form.querySelector('input[name="note_visibility"]:checked')?.value === "public",
       },
     }];
   });

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.types import DateTimeUTC, JsonB
-from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import AuditedBase
@@ -97,8 +97,12 @@ class Appeal(ChangeFeed, AuditedBase):
     resolution_note: Mapped[str | None] = mapped_column(Text)
     rejection_reason: Mapped[str | None] = mapped_column(Text)
 
+    # The evaluation that counts: the resident's own when they gave one, else the one recorded at a
+    # return visit (what the resident said to the visitor). Both are kept for the metrics.
     evaluation: Mapped[Evaluation | None] = mapped_column(_enum(Evaluation))
     evaluation_comment: Mapped[str | None] = mapped_column(Text)
+    resident_evaluation: Mapped[Evaluation | None] = mapped_column(_enum(Evaluation))
+    visit_evaluation: Mapped[Evaluation | None] = mapped_column(_enum(Evaluation))
     evaluated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     # Bumped on every change; the offline sync uses it as the base version of an edit.
@@ -125,6 +129,8 @@ class AppealEvent(AuditedBase):
     note: Mapped[str | None] = mapped_column(Text)
     # Shown on the submitter's tracking page (never includes personal data).
     public: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The note too (a public reply to the submitter); internal unless the author chose otherwise.
+    note_public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     data: Mapped[dict[str, Any] | None] = mapped_column(JsonB)
     # Set for events a job may try to record twice (e.g. "overdue:response:<id>"): the unique
     # constraint makes the second attempt, even from another worker, a no-op.

@@ -305,6 +305,7 @@ async def _case_page(
         error_action=error_action,
         values=values or {},
         local_time=_local(limits),
+        note_choice=appeals.note_choice,
         **_labels(),
     )
 
@@ -343,7 +344,7 @@ async def _photos(form: Any) -> list[ProcessedPhoto]:
 async def _payload(action: Action, form: Any, limits: TimeLimits) -> appeals.ActionInput:
     """The form fields an action uses; the service checks what each action requires."""
     unknown_department = N_("Unknown department.")
-    payload = appeals.ActionInput(note=str(form.get("note") or ""))
+    payload = appeals.ActionInput(note=str(form.get("note") or ""), note_public=form.get("note_visibility") == "public")
     if action is Action.TRANSFER:
         payload.department_id = _uuid_field(form.get("department_id"), "department_id", unknown_department)
         payload.assignee_id = _uuid_field(form.get("assignee_id"), "assignee_id", N_("Unknown person."))

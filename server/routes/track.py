@@ -99,7 +99,7 @@ def _steps(events: list[AppealEvent], settings: Settings) -> list[Step]:
                 at=_local(event.at, settings),
                 action=ACTION_LABELS.get(Action(event.action), event.action),
                 status=STATUS_LABELS[event.to_status] if event.to_status and event.to_status != event.from_status else None,
-                note=event.note,
+                note=event.note if event.note_public else None,  # internal notes stay on staff pages
                 departments=departments,
             )
         )
@@ -144,6 +144,7 @@ async def _page(
     status_code: int = 200,
 ) -> Template:
     events = await appeals.timeline(db_session, appeal.id, public_only=True)
+    evaluated = appeal.status in {AppealStatus.EVALUATED, AppealStatus.CLOSED}
     place = await db_session.get(Place, appeal.place_id) if appeal.place_id else None
     category = BY_CODE.get(appeal.category)
     response = render(
@@ -160,10 +161,12 @@ async def _page(
         deadlines=_deadlines(appeal, settings),
         photos=await _submitted_photos(db_session, appeal, events),
         evaluations=EVALUATION_LABELS,
-        evaluation_label=EVALUATION_LABELS.get(appeal.evaluation) if appeal.evaluation else None,
+        own_label=EVALUATION_LABELS[appeal.resident_evaluation] if evaluated and appeal.resident_evaluation else None,
+        visit_label=EVALUATION_LABELS[appeal.visit_evaluation] if evaluated and appeal.visit_evaluation else None,
         sent_back=appeal.evaluation is Evaluation.UNSATISFIED and appeal.status in OPEN,
-        can_evaluate=appeal.status is AppealStatus.RESOLVED,
-        form=form or EvaluateForm(),
+        # The resident gives or changes their own evaluation until the case is closed.
+        can_evaluate=appeal.status in {AppealStatus.RESOLVED, AppealStatus.EVALUATED},
+        form=form or EvaluateForm(evaluation=appeal.resident_evaluation.value if evaluated and appeal.resident_evaluation else ""),
         errors=errors or {},
         Urgency=Urgency,
         AppealStatus=AppealStatus,

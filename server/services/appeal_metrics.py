@@ -49,6 +49,12 @@ class Counts:
     evaluated: int
     mean_response_hours: float | None
     mean_resolution_hours: float | None
+    # The two sources of an evaluation, counted apart: the resident's own (tracking page) and what
+    # the resident told the visitor at the return visit (recorded by staff or a grid worker).
+    resident_satisfied: int = 0
+    resident_evaluated: int = 0
+    visit_satisfied: int = 0
+    visit_evaluated: int = 0
 
     @property
     def response_rate(self) -> float | None:  # 响应率
@@ -63,8 +69,16 @@ class Counts:
         return ratio(self.resolved, self.accepted)
 
     @property
-    def satisfaction_rate(self) -> float | None:  # 满意率
+    def satisfaction_rate(self) -> float | None:  # 满意率 (the resident's own evaluation prevails)
         return ratio(self.satisfied, self.evaluated)
+
+    @property
+    def resident_satisfaction_rate(self) -> float | None:  # residents' own evaluations only
+        return ratio(self.resident_satisfied, self.resident_evaluated)
+
+    @property
+    def visit_satisfaction_rate(self) -> float | None:  # evaluations given at return visits only
+        return ratio(self.visit_satisfied, self.visit_evaluated)
 
     def rates(self) -> dict[str, Any]:
         return {
@@ -73,6 +87,8 @@ class Counts:
             "on_time_rate": self.on_time_rate,
             "resolution_rate": self.resolution_rate,
             "satisfaction_rate": self.satisfaction_rate,
+            "resident_satisfaction_rate": self.resident_satisfaction_rate,
+            "visit_satisfaction_rate": self.visit_satisfaction_rate,
             "mean_response_hours": self.mean_response_hours,
             "mean_resolution_hours": self.mean_resolution_hours,
         }
@@ -132,6 +148,10 @@ def _aggregates(now: datetime) -> list[ColumnElement[Any]]:
         func.count(Appeal.evaluation),
         func.avg(hours_between(Appeal.first_response_at, Appeal.received_at)),
         func.avg(hours_between(Appeal.resolved_at, Appeal.received_at)),
+        _count_if(Appeal.resident_evaluation.in_(SATISFIED)),
+        func.count(Appeal.resident_evaluation),
+        _count_if(Appeal.visit_evaluation.in_(SATISFIED)),
+        func.count(Appeal.visit_evaluation),
     ]
 
 
@@ -152,6 +172,10 @@ def _counts_kwargs(row: Any) -> dict[str, Any]:
         "evaluated": int(values[7]),
         "mean_response_hours": _hours(values[8]),
         "mean_resolution_hours": _hours(values[9]),
+        "resident_satisfied": int(values[10]),
+        "resident_evaluated": int(values[11]),
+        "visit_satisfied": int(values[12]),
+        "visit_evaluated": int(values[13]),
     }
 
 
@@ -166,7 +190,7 @@ async def _departments(
     """Every department (or only the filtered one), then the cases no department was given, if any."""
     rows = await session.execute(select(Appeal.department_id, *_aggregates(now)).where(*where).group_by(Appeal.department_id))
     by_department = {row[0]: _counts_kwargs(row[1:]) for row in rows}
-    empty = _counts_kwargs([0] * 8 + [None, None])
+    empty = _counts_kwargs([0] * 8 + [None, None] + [0] * 4)
     query = select(Department).order_by(Department.code)
     if only is not None:
         query = query.where(Department.id == only)

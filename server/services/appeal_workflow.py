@@ -10,7 +10,7 @@ depends on what is submitted (an evaluation of 不满意 sends the case back) is
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -116,6 +116,11 @@ class Transition:
     # Counts as the first response to the submitter (A3 response time).
     responds: bool = False
     guards: tuple[Guard, ...] = field(default=())
+    # States from which only some principals may take the action (beyond `sources`).
+    sources_for: Mapping[Principal, frozenset[S]] = field(default_factory=dict)
+
+    def starts_from(self, status: S, principal: Principal) -> bool:
+        return status in self.sources or status in self.sources_for.get(principal, ())
 
 
 TRANSITIONS: dict[Action, Transition] = {
@@ -155,15 +160,18 @@ TRANSITIONS: dict[Action, Transition] = {
             N_("Resolve"),
             guards=HANDLER,
         ),
-        # A return visit may carry the evaluation the resident gave there (only while it is not evaluated yet).
+        # A return visit may carry the evaluation the resident gave there; it moves the case only while
+        # nobody has evaluated it (afterwards it is recorded, and the resident's own prevails).
         Transition(
             Action.RETURN_VISIT,
             frozenset({S.RESOLVED, S.EVALUATED}),
-            lambda state, payload: _after_evaluation(payload.evaluation) if getattr(payload, "evaluation", None) else state,
+            lambda state, payload: _after_evaluation(payload.evaluation) if getattr(payload, "evaluation", None) and state is S.RESOLVED else state,
             STAFF_SIDE | {Role.GRID_WORKER},
             N_("Record return visit"),
             guards=(ASSIGNED_OR_COLLECTING,),
         ),
+        # The resident may give or change their own evaluation until the case is closed; staff or a
+        # grid worker may record one for them only while the case is not evaluated yet.
         Transition(
             Action.EVALUATE,
             frozenset({S.RESOLVED}),
@@ -171,6 +179,7 @@ TRANSITIONS: dict[Action, Transition] = {
             STAFF_SIDE | {Role.GRID_WORKER, SUBMITTER},
             N_("Evaluate"),
             guards=(ASSIGNED_OR_COLLECTING,),
+            sources_for={SUBMITTER: frozenset({S.EVALUATED})},
         ),
         Transition(
             Action.CLOSE, frozenset({S.EVALUATED}), S.CLOSED, STAFF_SIDE, N_("Close the case"),
@@ -222,7 +231,7 @@ def transition_for(action: Action) -> Transition:
 def is_allowed(status: S, action: Action, principal: Principal) -> bool:
     """The table alone: may this principal take this action on a case in this state?"""
     transition = TRANSITIONS.get(action)
-    return transition is not None and status in transition.sources and principal in transition.principals
+    return transition is not None and principal in transition.principals and transition.starts_from(status, principal)
 
 
 def target_of(status: S, action: Action, payload: Any = None) -> S:
@@ -252,7 +261,7 @@ def refusal(facts: CaseFacts, action: Action, actor: Any) -> Refusal | None:
     transition = TRANSITIONS.get(action)
     if transition is None or actor.principal not in transition.principals:
         return Refusal(N_("Your role cannot take this action."), {}, scope=True)
-    if facts.status not in transition.sources:
+    if not transition.starts_from(facts.status, actor.principal):
         if action is Action.EVALUATE and facts.evaluation is not None:
             return Refusal(N_("This case has already been evaluated."), {}, scope=False)
         return Refusal(N_("This action is not possible at the current status: %(status)s."), {"status": STATUS_LABELS[facts.status]}, scope=False)

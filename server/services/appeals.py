@@ -335,6 +335,27 @@ class ActionInput:
     target_reference: str | None = None
     photos: Sequence[ProcessedPhoto] = ()  # already processed (photos.process_photos)
     visit_id: UUID | None = None  # a return visit made on this field visit
+    note_public: bool = False  # the author chose to reply to the submitter (see note_is_public)
+
+
+# Who reads a note. The submitter's own words and the answers written for them (how the problem
+# was resolved, why it was not accepted) are public; a comment is internal; any other note is
+# internal unless its author chose to reply to the submitter.
+NOTE_ALWAYS_PUBLIC = frozenset({Action.RESOLVE, Action.REJECT})
+NOTE_ALWAYS_INTERNAL = frozenset({Action.COMMENT, Action.EDIT, Action.OVERDUE})
+
+
+def note_is_public(action: Action, actor: Actor, chosen: bool) -> bool:
+    if actor.principal == SUBMITTER or action in NOTE_ALWAYS_PUBLIC:
+        return True
+    if action in NOTE_ALWAYS_INTERNAL:
+        return False
+    return chosen
+
+
+def note_choice(action: Action) -> bool:
+    """Whether the author of this action's note chooses who reads it (the form offers the choice)."""
+    return action not in NOTE_ALWAYS_PUBLIC and action not in NOTE_ALWAYS_INTERNAL
 
 
 def _require_note(note: str | None, message: str) -> str:
@@ -484,6 +505,7 @@ async def act(
     appeal.status = after
     appeal.version += 1
     event = _event(appeal, action, actor, now, before, after, note=step.note, data=step.data or None, public=step.public)
+    event.note_public = step.note is not None and note_is_public(action, actor, payload.note_public)
     session.add(event)
     await session.flush()
     if action is Action.WHISTLE:
@@ -606,14 +628,16 @@ async def _return_visit(step: Step) -> None:
     if payload.method is None:
         raise ServiceError(N_("Choose how the return visit was made."), field="method")
     if payload.evaluation is not None and appeal.status is not AppealStatus.RESOLVED:
-        raise WorkflowError(N_("This case has already been evaluated."))
+        # Evaluated already (by the resident, or at an earlier visit): the resident may change their
+        # own on the tracking page; a visit records no second one.
+        raise ServiceError(N_("This case has already been evaluated."), field="evaluation")
     step.session.add(ReturnVisit(
         appeal_id=appeal.id, visitor_id=step.actor.user_id, visited_at=step.now, method=payload.method, note=step.note,
         visit_id=payload.visit_id,
     ))
     step.data["method"] = payload.method.value
     if payload.evaluation is not None:
-        _record_evaluation(appeal, payload.evaluation, step.note, step.now)
+        _record_evaluation(appeal, payload.evaluation, step.note, step.now, by_resident=False)
         step.data["evaluation"] = payload.evaluation.value
 
 
@@ -622,8 +646,10 @@ async def _evaluate(step: Step) -> None:
         raise ServiceError(N_("Please choose an evaluation."), field="evaluation")
     if step.note and len(step.note) > MAX_NOTE:
         raise ServiceError(N_("Please keep the note under %(n)d characters."), field="note", n=MAX_NOTE)
-    _record_evaluation(step.appeal, step.payload.evaluation, step.note, step.now)
+    by_resident = step.actor.principal == SUBMITTER
+    _record_evaluation(step.appeal, step.payload.evaluation, step.note, step.now, by_resident=by_resident)
     step.data["evaluation"] = step.payload.evaluation.value
+    step.data["by"] = "resident" if by_resident else "recorded"
 
 
 async def _close(step: Step) -> None:
@@ -671,8 +697,16 @@ STEPS: dict[Action, Callable[[Step], Awaitable[None]]] = {
 }
 
 
-def _record_evaluation(appeal: Appeal, evaluation: Evaluation, comment: str | None, now: datetime) -> None:
-    # Where the case goes next (不满意: back to be handled) is the transition table's target.
+def _record_evaluation(appeal: Appeal, evaluation: Evaluation, comment: str | None, now: datetime, *, by_resident: bool) -> None:
+    """Who gave it is kept apart (the metrics count the two sources separately); the latest counts.
+    One recorded for the resident (at a return visit, or by staff) is taken only while the case is
+    not evaluated yet (the table's guards), and the resident may change theirs until the case is
+    closed, so the resident's own prevails. Where the case goes next (不满意: back to be handled) is
+    the transition table's target."""
+    if by_resident:
+        appeal.resident_evaluation = evaluation
+    else:
+        appeal.visit_evaluation = evaluation
     appeal.evaluation = evaluation
     appeal.evaluation_comment = comment
     appeal.evaluated_at = now

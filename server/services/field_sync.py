@@ -79,6 +79,7 @@ class ReturnVisitFields(msgspec.Struct, kw_only=True):
     method: VisitMethod
     evaluation: Evaluation | None = None
     note: str | None = None
+    note_public: bool = False  # the worker chose to reply to the submitter (default: internal)
     visit_id: str | None = None
 
 
@@ -259,7 +260,10 @@ def _transition_conflict(request: Request, appeal: Appeal, fields: dict[str, Any
 async def return_visit(request: Request) -> Applied:
     appeal = _case(request)
     fields: ReturnVisitFields = request.fields
-    payload = ActionInput(method=fields.method, evaluation=fields.evaluation, note=fields.note, visit_id=_uuid(fields.visit_id, "visit_id"))
+    payload = ActionInput(
+        method=fields.method, evaluation=fields.evaluation, note=fields.note, note_public=fields.note_public,
+        visit_id=_uuid(fields.visit_id, "visit_id"),
+    )
     if payload.visit_id is not None and await request.session.get(Visit, payload.visit_id) is None:
         payload.visit_id = None  # the visit was refused or not sent: keep the return visit anyway
     # A return visit cannot precede the resolution it confirms on the timeline.

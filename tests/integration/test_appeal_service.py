@@ -294,15 +294,40 @@ async def test_return_visit_needs_a_method(world: World) -> None:
     assert error.field == "method"  # type: ignore[attr-defined]
 
 
-async def test_a_second_evaluation_is_refused(world: World) -> None:
+async def test_only_the_resident_evaluates_an_evaluated_case_again(world: World) -> None:
+    """Staff and visitors record one evaluation for the resident; the resident may change it (or their
+    own) until the case is closed, and what they say then counts."""
     appeal = await world.case_in(S.EVALUATED)
-    for principal in (SUBMITTER, Role.STAFF):
-        error = await refused(world, appeal, Action.EVALUATE, principal, ActionInput(evaluation=Evaluation.UNSATISFIED), WorkflowError)
-        assert error.message == "This case has already been evaluated."  # type: ignore[attr-defined]
+    error = await refused(world, appeal, Action.EVALUATE, Role.STAFF, ActionInput(evaluation=Evaluation.UNSATISFIED), WorkflowError)
+    assert error.message == "This case has already been evaluated."  # type: ignore[attr-defined]
     # Nor through the evaluation recorded at a return visit.
     payload = ActionInput(method=VisitMethod.PHONE, evaluation=Evaluation.UNSATISFIED)
-    await refused(world, appeal, Action.RETURN_VISIT, Role.STAFF, payload, WorkflowError)
+    error = await refused(world, appeal, Action.RETURN_VISIT, Role.STAFF, payload, ServiceError)
+    assert error.field == "evaluation"  # type: ignore[attr-defined]
     assert appeal.evaluation is Evaluation.SATISFIED
+    event = await world.act(appeal, Action.EVALUATE, SUBMITTER, ActionInput(evaluation=Evaluation.BASICALLY_SATISFIED, note="基本解决"))
+    assert (event.from_status, event.to_status) == (S.EVALUATED, S.EVALUATED)
+    assert (appeal.evaluation, appeal.resident_evaluation) == (Evaluation.BASICALLY_SATISFIED, Evaluation.BASICALLY_SATISFIED)
+    event = await world.act(appeal, Action.EVALUATE, SUBMITTER, ActionInput(evaluation=Evaluation.UNSATISFIED, note="又坏了"))
+    assert (event.from_status, event.to_status) == (S.EVALUATED, S.IN_PROGRESS)
+    assert appeal.resident_evaluation is Evaluation.UNSATISFIED and appeal.reopen_count == 1
+
+
+async def test_a_closed_case_takes_no_evaluation(world: World) -> None:
+    appeal = await world.case_in(S.CLOSED)
+    await refused(world, appeal, Action.EVALUATE, SUBMITTER, ActionInput(evaluation=Evaluation.UNSATISFIED), WorkflowError)
+
+
+async def test_who_evaluated_is_recorded(world: World) -> None:
+    """A return visit's evaluation is the visit's; the resident's own is theirs; both are kept."""
+    appeal = await world.case_in(S.RESOLVED)
+    await world.act(appeal, Action.RETURN_VISIT, Role.GRID_WORKER, ActionInput(method=VisitMethod.PHONE, evaluation=Evaluation.SATISFIED))
+    assert (appeal.visit_evaluation, appeal.resident_evaluation, appeal.evaluation) == (Evaluation.SATISFIED, None, Evaluation.SATISFIED)
+    event = await world.act(appeal, Action.EVALUATE, SUBMITTER, ActionInput(evaluation=Evaluation.BASICALLY_SATISFIED))
+    assert event.data == {"evaluation": "basically_satisfied", "by": "resident"}
+    assert (appeal.visit_evaluation, appeal.resident_evaluation, appeal.evaluation) == (
+        Evaluation.SATISFIED, Evaluation.BASICALLY_SATISFIED, Evaluation.BASICALLY_SATISFIED,
+    )
 
 
 async def test_an_evaluation_must_be_chosen(world: World) -> None:

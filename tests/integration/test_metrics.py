@@ -98,7 +98,8 @@ async def build_cases(db: AsyncSession, settings: Settings) -> Cases:
 
     bb = await b.submit(day(1), AppealChannel.QR, "facilities", compound.id)
     await b.handled(bb, cgj, 14, 200)
-    await b.evaluate(bb, 201, Evaluation.BASICALLY_SATISFIED)
+    # B's evaluation is what the resident told staff at the return visit, not their own.
+    await b.act(bb, 201, Action.RETURN_VISIT, method=VisitMethod.PHONE, evaluation=Evaluation.BASICALLY_SATISFIED)
 
     # 00:30 on 5 March in Jinan is still 4 March in UTC: the date filter must use local days.
     c = await b.submit(datetime(2025, 3, 5, 0, 30, tzinfo=SHANGHAI), AppealChannel.HOTLINE, "property")
@@ -152,6 +153,9 @@ async def test_overall_rates_and_means_match_the_hand_computation(db: AsyncSessi
     assert stats.resolution_rate == 4 / 8
     # Evaluated: A B C I; satisfied or basically satisfied: A B I.
     assert stats.satisfaction_rate == 3 / 4
+    # Apart: residents' own (A C I; satisfied A I) and return visits' (B, basically satisfied).
+    assert (stats.resident_satisfaction_rate, stats.resident_evaluated) == (2 / 3, 3)
+    assert (stats.visit_satisfaction_rate, stats.visit_evaluated) == (1 / 1, 1)
     assert stats.mean_response_hours == pytest.approx((2 + 14 + 1 + 5 + 3 + 20 + 10 + 4) / 8, abs=0.01)
     assert stats.mean_resolution_hours == pytest.approx((48 + 200 + 100 + 400) / 4, abs=0.01)
 
@@ -235,8 +239,8 @@ async def test_json_endpoint_returns_the_same_figures(client: AsyncTestClient, c
     assert departments[None]["on_time_rate"] is None
     assert datetime.fromisoformat(body["generated_at"]).tzinfo is not None
     assert set(body) == {
-        "total", "response_rate", "on_time_rate", "resolution_rate", "satisfaction_rate", "mean_response_hours",
-        "mean_resolution_hours", "by_channel", "by_category", "by_status", "departments", "generated_at",
+        "total", "response_rate", "on_time_rate", "resolution_rate", "satisfaction_rate", "resident_satisfaction_rate",
+        "visit_satisfaction_rate", "mean_response_hours", "mean_resolution_hours", "by_channel", "by_category", "by_status", "departments", "generated_at",
     }
 
 

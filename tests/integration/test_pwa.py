@@ -122,3 +122,22 @@ async def test_every_page_links_only_to_served_assets(client: AsyncTestClient, w
     for link in sorted(links):
         response = await client.get(link.replace("&amp;", "&"))
         assert response.status_code == 200, link
+
+
+async def test_text_responses_are_compressed_for_a_phone_on_a_weak_signal(client: AsyncTestClient) -> None:
+    """Pages, scripts and styles travel brotli-compressed to a browser that accepts it, gzip to one
+    that accepts only gzip, and whole to one that accepts neither; the page reads the same."""
+    plain = await client.get("/suggest", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    for encoding in ("br", "gzip"):
+        packed = await client.get("/suggest", headers={"Accept-Encoding": encoding})
+        assert packed.headers["content-encoding"] == encoding
+        assert "Accept-Encoding" in packed.headers.get("vary", "")
+        assert packed.text.count("<form") == plain.text.count("<form") >= 1
+        assert packed.num_bytes_downloaded < len(plain.content) / 2, (encoding, packed.num_bytes_downloaded)
+    page = (await client.get("/suggest")).text
+    scripts = [path for path in LINK_RE.findall(page) if path.split("?")[0].endswith((".js", ".css"))]
+    assert len(scripts) >= 2
+    for path in scripts:
+        asset = await client.get(path, headers={"Accept-Encoding": "br, gzip"})
+        assert asset.headers.get("content-encoding") in {"br", "gzip"}, path

@@ -11,7 +11,7 @@ from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.models import Appeal, AppealChannel, AppealEvent, AppealPhoto, AppealStatus, Evaluation, Role, SubmitterKind, User
+from server.models import Appeal, AppealChannel, AppealEvent, AppealPhoto, AppealStatus, Evaluation, Role, SubmitterKind, User, VisitMethod
 from server.services import appeals
 from server.services.appeal_workflow import Action
 from server.services.appeals import ActionInput, Actor, AppealInput
@@ -149,23 +149,70 @@ async def test_a_forged_code_is_a_clear_404(client: AsyncTestClient, cases: Case
         assert appeal.reference not in page.text
 
 
-async def test_the_submitter_evaluates_once(web: Web, cases: Cases) -> None:
+async def test_the_submitter_evaluates_and_may_change_it_until_the_case_is_closed(web: Web, cases: Cases) -> None:
     appeal = await cases.resolved()
     status, _ = await evaluate(web, appeal, Evaluation.SATISFIED.value, "灯修好了，谢谢")
     assert status == 303  # back to the tracking page
     appeal = await cases.reload(appeal)
     assert (appeal.status, appeal.evaluation, appeal.evaluation_comment) == (AppealStatus.EVALUATED, Evaluation.SATISFIED, "灯修好了，谢谢")
+    assert appeal.resident_evaluation is Evaluation.SATISFIED
     page = (await web.client.get(f"/track/{appeal.tracking_code}")).text
     assert "Thank you. Your evaluation: Satisfied" in page
-    assert 'action="/track/' not in page  # no second form
+    assert "Change my evaluation" in page  # folded away, but there
 
+    status, _ = await evaluate(web, appeal, Evaluation.BASICALLY_SATISFIED.value, "灯修好了，但楼道还是暗")
+    assert status == 303
+    appeal = await cases.reload(appeal)
+    assert (appeal.status, appeal.evaluation) == (AppealStatus.EVALUATED, Evaluation.BASICALLY_SATISFIED)
+
+    await appeals.act(cases.db, appeal, Action.RETURN_VISIT, cases.staff, ActionInput(method=VisitMethod.PHONE), limits=cases.limits)
+    await appeals.act(cases.db, appeal, Action.CLOSE, cases.staff, limits=cases.limits)
+    await cases.db.commit()
+    page = (await web.client.get(f"/track/{appeal.tracking_code}")).text
+    assert "Thank you. Your evaluation: Basically satisfied" in page
+    assert 'action="/track/' not in page  # closed: no form
     events = await cases.event_count()
     status, text = await evaluate(web, appeal, Evaluation.UNSATISFIED.value, "again")
     assert status == 409
-    assert "This case has already been evaluated." in text
     appeal = await cases.reload(appeal)
-    assert (appeal.status, appeal.evaluation) == (AppealStatus.EVALUATED, Evaluation.SATISFIED)
+    assert (appeal.status, appeal.evaluation) == (AppealStatus.CLOSED, Evaluation.BASICALLY_SATISFIED)
     assert await cases.event_count() == events
+
+
+async def test_an_evaluation_taken_at_the_return_visit_is_not_shown_as_the_residents_own(web: Web, cases: Cases) -> None:
+    """Staff recorded what the resident said on the phone: the page says so, does not thank the resident
+    for an evaluation they never gave, and still lets them give their own, which then counts."""
+    appeal = await cases.resolved()
+    payload = ActionInput(method=VisitMethod.PHONE, evaluation=Evaluation.SATISFIED)
+    await appeals.act(cases.db, appeal, Action.RETURN_VISIT, cases.staff, payload, limits=cases.limits)
+    await cases.db.commit()
+    page = (await web.client.get(f"/track/{appeal.tracking_code}")).text
+    assert "Thank you. Your evaluation" not in page
+    assert "At the return visit you told us: Satisfied." in page
+    assert 'action="/track/' in page
+    status, _ = await evaluate(web, appeal, Evaluation.UNSATISFIED.value, "其实还没修好")
+    assert status == 303
+    appeal = await cases.reload(appeal)
+    assert (appeal.status, appeal.evaluation, appeal.resident_evaluation, appeal.visit_evaluation) == (
+        AppealStatus.IN_PROGRESS, Evaluation.UNSATISFIED, Evaluation.UNSATISFIED, Evaluation.SATISFIED,
+    )
+
+
+async def test_only_notes_written_for_the_submitter_reach_the_tracking_page(client: AsyncTestClient, cases: Cases) -> None:
+    """A note is internal unless its author chose to reply publicly; a comment never is public."""
+    appeal = await cases.submit()
+    internal, reply, comment = "张阿姨家里情况特殊，注意方式", "已安排师傅周三上门", "内部监督意见"
+    for action, payload in [
+        (Action.TRANSFER, ActionInput(department_id=(await appeals.seed_departments(cases.db))["cgj"].id, note=internal)),
+        (Action.ACCEPT, ActionInput(note=reply, note_public=True)),
+        (Action.COMMENT, ActionInput(note=comment, note_public=True)),
+    ]:
+        await appeals.act(cases.db, appeal, action, cases.staff, payload, limits=cases.limits)
+    await cases.db.commit()
+    text = (await client.get(f"/track/{appeal.tracking_code}")).text
+    assert reply in text
+    assert internal not in text and comment not in text
+    assert "<strong>Transfer</strong>" in text  # the step itself is public, its note is not
 
 
 async def test_unsatisfied_sends_the_case_back(web: Web, cases: Cases) -> None:

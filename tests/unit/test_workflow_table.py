@@ -43,6 +43,8 @@ EXPECTED: dict[Action, tuple[set[S], set[object], S | None]] = {
     Action.REOPEN: ({S.RESOLVED, S.EVALUATED}, STAFF, S.IN_PROGRESS),
     Action.COMMENT: (set(S), STAFF | {Role.SUPERVISOR, Role.DEPARTMENT, Role.GRID_WORKER}, None),
 }
+# Only the submitter may evaluate an evaluated case (to change their evaluation until it is closed).
+EXTRA_SOURCES: dict[tuple[Action, object], set[S]] = {(Action.EVALUATE, SUBMITTER): {S.EVALUATED}}
 # Only these count as the first response to the submitter (the 12-hour limit).
 RESPONDING = {Action.TRANSFER, Action.ACCEPT, Action.WHISTLE, Action.REJECT, Action.MERGE}
 
@@ -53,7 +55,7 @@ def expected_allowed(state: S, action: Action, principal: object) -> bool:
     if action not in EXPECTED:
         return False
     sources, principals, _target = EXPECTED[action]
-    return state in sources and principal in principals
+    return principal in principals and (state in sources or state in EXTRA_SOURCES.get((action, principal), set()))
 
 
 def test_the_table_has_exactly_the_expected_actions() -> None:
@@ -84,6 +86,7 @@ TARGETS: dict[tuple[Action, S, Evaluation | None], S] = {
     (Action.WHISTLE, S.RECEIVED, None): S.TRANSFERRED,
     **{(Action.EVALUATE, S.RESOLVED, e): S.EVALUATED for e in (Evaluation.SATISFIED, Evaluation.BASICALLY_SATISFIED)},
     (Action.EVALUATE, S.RESOLVED, Evaluation.UNSATISFIED): S.IN_PROGRESS,
+    (Action.EVALUATE, S.EVALUATED, Evaluation.UNSATISFIED): S.IN_PROGRESS,
     **{(Action.RETURN_VISIT, S.RESOLVED, e): S.EVALUATED for e in (Evaluation.SATISFIED, Evaluation.BASICALLY_SATISFIED)},
     (Action.RETURN_VISIT, S.RESOLVED, Evaluation.UNSATISFIED): S.IN_PROGRESS,
 }
@@ -95,7 +98,8 @@ def test_target_of_every_allowed_transition(action: Action) -> None:
     evaluations: list[Evaluation | None] = [None] if action is not Action.EVALUATE else list(Evaluation)
     if action is Action.RETURN_VISIT:
         evaluations = [None, *Evaluation]
-    for state in sources:
+    extra = set().union(*(states for (a, _p), states in EXTRA_SOURCES.items() if a is action))
+    for state in sources | extra:
         for evaluation in evaluations:
             if action is Action.RETURN_VISIT and evaluation is not None and state is not S.RESOLVED:
                 continue  # refused: an evaluated case takes no second evaluation (see the service tests)
@@ -123,9 +127,10 @@ def test_read_only_roles_change_nothing() -> None:
     assert all(set(allowed_actions(state, Role.SUPERVISOR)) == {Action.COMMENT} for state in S)
 
 
-def test_the_submitter_may_only_evaluate_a_resolved_case() -> None:
+def test_the_submitter_may_only_evaluate_a_resolved_or_evaluated_case() -> None:
+    """Resolved: give an evaluation; evaluated (by them or at a return visit): change it. Closed: no more."""
     assert {state: allowed_actions(state, SUBMITTER) for state in S if allowed_actions(state, SUBMITTER)} == {
-        S.RESOLVED: [Action.EVALUATE]
+        S.RESOLVED: [Action.EVALUATE], S.EVALUATED: [Action.EVALUATE],
     }
 
 

@@ -275,6 +275,26 @@ async function finishOfflineSignOut() {
 document.querySelector(".logout-form")?.addEventListener("submit", onSignOut);
 // The "not sent" page: back to the form, where what was typed is filled in again.
 document.querySelector("[data-history-back]")?.addEventListener("click", () => history.back());
+
+// The tracking page's "copy" and "share" buttons (a resident keeps the case number and query code).
+// Without the API the button is hidden: the text stays on screen to write down or screenshot.
+for (const button of document.querySelectorAll("[data-copy]")) {
+  if (!navigator.clipboard) { button.hidden = true; continue; }
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(button.dataset.copy);
+      button.textContent = button.dataset.done || button.textContent;
+    } catch (error) {
+      console.warn("copy failed", error);
+    }
+  });
+}
+for (const button of document.querySelectorAll("[data-share]")) {
+  if (!navigator.share) { button.hidden = true; continue; }
+  button.addEventListener("click", () => {
+    navigator.share({ title: document.title, text: button.dataset.share, url: button.dataset.url }).catch(() => {});
+  });
+}
 finishOfflineSignOut();
 
 // --- Service worker: registration, updates -------------------------------------------------------------

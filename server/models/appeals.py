@@ -71,6 +71,9 @@ class Appeal(ChangeFeed, AuditedBase):
     reference: Mapped[str] = mapped_column(String(16), unique=True)
     # Unguessable (>= 80 bits) code for the submitter's tracking link.
     tracking_code: Mapped[str] = mapped_column(String(32), unique=True)
+    # 查询码: six digits a person can read over the phone; with the reference it opens the tracking
+    # page at /track (lookups are rate-limited per client and per reference: docs/appeals.md).
+    query_code: Mapped[str | None] = mapped_column(String(8))
     channel: Mapped[AppealChannel] = mapped_column(_enum(AppealChannel), index=True)
     submitter_kind: Mapped[SubmitterKind] = mapped_column(_enum(SubmitterKind))
     category: Mapped[str] = mapped_column(String(32), index=True)

@@ -31,6 +31,7 @@ from server.services.deadlines import TimeLimits, Urgency
 from server.services.errors import ServiceError
 from server.services.photos import photo_path
 from server.settings import Settings
+from server.throttle import FailureThrottle
 from server.web import public_url, redirect, render
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -226,4 +227,64 @@ async def track_photo(
     return photo_file(settings, sha)
 
 
-route_handlers = [track_page, evaluate, track_photo]
+# Guessing a 查询码 (10^6 values) stays infeasible: each reference takes at most
+# FIND_LIMIT_PER_CASE wrong codes a day, and each client FIND_LIMIT_PER_CLIENT an hour, whichever
+# comes first (docs/appeals.md, "Finding a case by its number"). A right code does not reset them.
+FIND_LIMIT_PER_CASE = 10
+FIND_WINDOW_PER_CASE = 24 * 3600
+FIND_LIMIT_PER_CLIENT = 20
+FIND_WINDOW_PER_CLIENT = 3600
+REFERENCE_RE = re.compile(r"^\d{4}-\d{5,}$")
+
+
+@dataclass
+class FindForm:
+    reference: str = ""
+    query_code: str = ""
+
+
+def _find_page(request: Request, form: FindForm, errors: dict[str, str] | None = None, status_code: int = 200) -> Template:
+    response = render(request, "track/find.html", form=form, errors=errors or {}, status_code=status_code)
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@get("/track", opt=public(), name="track-find")
+async def find_page(request: Request) -> Template:
+    return _find_page(request, FindForm())
+
+
+@post("/track", opt=public())
+async def find_case(
+    request: Request,
+    db_session: NamedDependency[AsyncSession],
+    data: Annotated[FindForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Template | Redirect:
+    """The case number and its 查询码 open the tracking page. Wrong codes are counted per reference and
+    per client; past either limit the answer is "try later", whatever the code."""
+    form = FindForm(reference=data.reference.strip().replace("－", "-").replace(" ", ""), query_code=re.sub(r"\s", "", data.query_code))
+    errors: dict[str, str] = {}
+    if not REFERENCE_RE.match(form.reference):
+        errors["reference"] = _("Enter the case number as written on your receipt, e.g. 2026-00042.")
+    if not re.fullmatch(r"\d{%d}" % appeals.QUERY_CODE_DIGITS, form.query_code):
+        errors["query_code"] = _("Enter the %(n)d-digit query code.") % {"n": appeals.QUERY_CODE_DIGITS}
+    if errors:
+        return _find_page(request, form, errors, status_code=400)
+    store = request.app.stores.get("rate_limit")
+    per_case = FailureThrottle(store, limit=FIND_LIMIT_PER_CASE, window=FIND_WINDOW_PER_CASE)
+    per_client = FailureThrottle(store, limit=FIND_LIMIT_PER_CLIENT, window=FIND_WINDOW_PER_CLIENT)
+    case_key = f"track:case:{form.reference}"
+    client_key = f"track:ip:{request.client.host if request.client else 'unknown'}"
+    if await per_case.is_blocked(case_key) or await per_client.is_blocked(client_key):
+        message = _("Too many wrong query codes. Please try again tomorrow, or call the subdistrict office with your case number.")
+        return _find_page(request, form, {"form": message}, status_code=429)
+    appeal = await appeals.get_by_reference_and_query_code(db_session, form.reference, form.query_code)
+    if appeal is None:
+        await per_case.record_failure(case_key)
+        await per_client.record_failure(client_key)
+        message = _("No case matches this number and query code. Check both and try again.")
+        return _find_page(request, form, {"form": message}, status_code=404)
+    return redirect(f"/track/{appeal.tracking_code}")
+
+
+route_handlers = [find_page, find_case, track_page, evaluate, track_photo]

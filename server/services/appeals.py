@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
@@ -256,6 +257,7 @@ async def submit(
             version=1,
             reference=reference,
             tracking_code=secrets.token_urlsafe(TRACKING_BYTES),
+            query_code=new_query_code(),
             channel=data.channel,
             submitter_kind=data.submitter_kind,
             category=data.category,
@@ -293,6 +295,13 @@ async def submit(
                 width=photo.width, height=photo.height, size=photo.size,
             )
         )
+    if appeal.submitter_phone:
+        # The resident left a number: the reference and 查询码 reach them by SMS too (X6 channels).
+        notifications.text_phone(
+            session, appeal.submitter_phone, "query_code",
+            N_("Your case %(reference)s has been received. Query code: %(query_code)s. Enter both on the case tracking page (/track)."),
+            {"reference": appeal.reference, "query_code": appeal.query_code}, appeal_id=appeal.id,
+        )
     if not batched:
         await session.flush()
     if notify_staff:
@@ -301,6 +310,22 @@ async def submit(
             params={"reference": appeal.reference}, dedupe=f"new:{appeal.id}", appeal_id=appeal.id,
         )
     return appeal
+
+
+QUERY_CODE_DIGITS = 6
+
+
+def new_query_code() -> str:
+    """查询码: uniformly random digits (secrets), e.g. "047318"."""
+    return f"{secrets.randbelow(10**QUERY_CODE_DIGITS):0{QUERY_CODE_DIGITS}d}"
+
+
+async def get_by_reference_and_query_code(session: AsyncSession, reference: str, query_code: str) -> Appeal | None:
+    """The case whose reference and 查询码 both match, or None (the caller rate-limits the attempts)."""
+    appeal = await get_by_reference(session, reference.strip())
+    if appeal is None or appeal.query_code is None:
+        return None
+    return appeal if hmac.compare_digest(appeal.query_code, query_code.strip()) else None
 
 
 def _event(

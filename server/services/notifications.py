@@ -145,6 +145,23 @@ def _after_rollback(session: Session) -> None:
         session.info.pop(key, None)
 
 
+def text_phone(session: AsyncSession, phone: str, kind: str, text: str, params: dict[str, Any], appeal_id: UUID | None = None) -> int:
+    """A message for someone with no account (a resident who left a phone number), through every
+    outbound channel (the gateway behind the webhook sends it as an SMS); stored in this transaction,
+    sent by the worker. Returns the number of messages stored (0 when no channel is configured)."""
+    rows = [
+        OutboundMessage(
+            channel=channel.name, user_id=None, kind=kind, message=text, params={**params, "phone": phone},
+            appeal_id=appeal_id, status=OutboundStatus.PENDING, attempts=0, next_attempt_at=datetime.now(UTC),
+        )
+        for channel in _channels
+    ]
+    session.add_all(rows)
+    if rows:
+        session.sync_session.info[CREATED_KEY] = True
+    return len(rows)
+
+
 @dataclass(frozen=True)
 class Notice:
     """One notice for some users: an inbox entry each, at most once per (dedupe, user)."""

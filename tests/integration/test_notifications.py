@@ -206,7 +206,7 @@ async def test_outbound_messages_are_stored_with_their_cause_and_sent_by_the_wor
     notifications.configure_channels([recording])
     async with session_scope(config) as session:
         world = await make_world(session, settings)
-        appeal = await world.submit()
+        appeal = await world.submit(submitter_phone=None)  # no SMS of the query code: only the staff notices here
         await world.act(appeal, Action.TRANSFER, Role.STAFF)
     # Committed with the case: two new-appeal messages (admin, staff), two transfer messages
     # (department user, grid worker); nothing sent yet, so a process stopping now loses nothing.
@@ -245,7 +245,7 @@ async def test_messages_survive_a_failed_savepoint(config: SQLAlchemyAsyncConfig
         world = await make_world(session, settings)
     async with session_scope(config) as session:
         world = await load_world(session, settings, world.clock)
-        first = await world.submit()
+        first = await world.submit(submitter_phone=None)  # no SMS of the query code: only the staff notices here
         with pytest.raises(IntegrityError):
             async with session.begin_nested():
                 session.add(Department(code="cgj", name="重复的部门"))
@@ -306,7 +306,7 @@ async def test_a_gateway_that_fails_and_recovers_gets_each_message_with_one_key(
     notifications.configure_channels([WebhookChannel(url)])
     async with session_scope(config) as session:
         world = await make_world(session, settings)
-        appeal = await world.submit()
+        appeal = await world.submit(submitter_phone=None)  # no SMS of the query code: only the staff notices here
         await world.act(appeal, Action.TRANSFER, Role.STAFF, ActionInput(department_id=world.home_department.id))
     [message] = [r for r in await outbound_rows(config) if r.kind == "transfer"]
     assert hook.received == []  # nothing left before the worker ran
@@ -400,3 +400,22 @@ async def test_the_embedded_worker_delivers_soon_after_the_commit(
         assert running_at_close and set(running_at_close) == {0}  # stopped before the engine closed
     finally:
         await config.get_engine().dispose()
+
+
+async def test_a_resident_who_left_a_phone_number_gets_the_case_number_and_query_code(
+    config: SQLAlchemyAsyncConfig, settings: Settings
+) -> None:
+    """Through every outbound channel (an SMS gateway behind the webhook), once, sent by the worker."""
+    recording = RecordingChannel()
+    notifications.configure_channels([recording])
+    async with session_scope(config) as session:
+        world = await make_world(session, settings)
+        with_phone = await world.submit(submitter_phone="139 0000 0002")
+        await world.submit(submitter_phone=None, submitter_name=None)
+    assert (await deliver(config)).sent >= 1
+    texts = [m for m in recording.messages if m.kind == "query_code"]
+    assert len(texts) == 1
+    assert texts[0].user_id is None
+    assert texts[0].params == {"reference": with_phone.reference, "query_code": with_phone.query_code, "phone": "139 0000 0002"}
+    rendered = notifications.render_text(texts[0].text, texts[0].params, "zh_CN")
+    assert with_phone.reference in rendered and with_phone.query_code in rendered and "查询码" in rendered

@@ -147,7 +147,10 @@ async def test_an_enterprise_submits_with_name_and_phone_through_the_box(web: We
     assert (appeal.channel, appeal.submitter_kind, appeal.place_id) == (AppealChannel.SUGGESTION_BOX, SubmitterKind.ENTERPRISE, None)
     assert (appeal.submitter_name, appeal.submitter_phone) == ("张经理", "138 0000 1234")
     page = await web.client.get(response.headers["location"])
-    assert "Save this link" in page.text
+    # The confirmation shows what a person can keep: the case number and the 查询码, in large type.
+    assert f'<dd id="case-number">{appeal.reference}</dd>' in page.text
+    assert f'<dd id="query-code">{appeal.query_code}</dd>' in page.text
+    assert "We also send both numbers to the phone number you left." in page.text
     for private in ("张经理", "138 0000 1234", "B座东门"):
         assert private not in page.text
 

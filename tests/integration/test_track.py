@@ -255,3 +255,56 @@ async def test_evaluating_a_forged_code_is_a_404(web: Web, cases: Cases) -> None
     response = await web.client.post("/track/forged-code/evaluate", data={"evaluation": "satisfied", "_csrf_token": token})
     assert response.status_code == 404
     assert "Case not found" in response.text
+
+
+async def find(web: Web, reference: str, query_code: str) -> tuple[int, str, str | None]:
+    token = await web.csrf("/track")
+    response = await web.client.post("/track", data={"reference": reference, "query_code": query_code, "_csrf_token": token})
+    return response.status_code, response.text, response.headers.get("location")
+
+
+async def test_the_case_number_and_query_code_open_the_tracking_page(web: Web, cases: Cases) -> None:
+    """What a person can read over the phone: 2026-00001 and six digits, typed on /track."""
+    appeal = await cases.submit()
+    assert appeal.query_code is not None and len(appeal.query_code) == 6 and appeal.query_code.isdigit()
+    page = await web.client.get("/track")
+    assert page.status_code == 200 and 'name="query_code"' in page.text
+    status, _text, location = await find(web, f" {appeal.reference} ", " ".join(appeal.query_code))  # spaces forgiven
+    assert (status, location) == (303, f"/track/{appeal.tracking_code}")
+
+
+async def test_a_wrong_query_code_says_so_and_keeps_what_was_typed(web: Web, cases: Cases) -> None:
+    appeal = await cases.submit()
+    wrong = f"{(int(appeal.query_code or 0) + 1) % 10**6:06d}"
+    status, text, _location = await find(web, appeal.reference, wrong)
+    assert status == 404
+    assert "No case matches this number and query code." in text
+    assert f'value="{appeal.reference}"' in text and f'value="{wrong}"' in text
+    assert appeal.tracking_code not in text
+    status, text, _location = await find(web, "abc", "12")
+    assert status == 400
+    assert "Enter the case number as written on your receipt" in text and "Enter the 6-digit query code." in text
+
+
+async def test_guessing_query_codes_is_stopped_per_case_number(web: Web, cases: Cases) -> None:
+    """After ten wrong codes for one case number, even the right code waits for tomorrow; another
+    case is not affected (until the client's own limit)."""
+    appeal, other = await cases.submit(), await cases.submit()
+    for guess in range(10):
+        code = f"{guess:06d}" if f"{guess:06d}" != appeal.query_code else "999999"
+        status, _text, _location = await find(web, appeal.reference, code)
+        assert status == 404
+    status, text, location = await find(web, appeal.reference, appeal.query_code or "")
+    assert status == 429 and location is None
+    assert "Too many wrong query codes." in text
+    status, _text, location = await find(web, other.reference, other.query_code or "")
+    assert (status, location) == (303, f"/track/{other.tracking_code}")
+
+
+async def test_guessing_across_case_numbers_is_stopped_per_client(web: Web, cases: Cases) -> None:
+    appeal = await cases.submit()
+    for n in range(20):
+        status, _text, _location = await find(web, f"2026-9{n:04d}", "123456")
+        assert status == 404
+    status, text, _location = await find(web, appeal.reference, appeal.query_code or "")
+    assert status == 429 and "Too many wrong query codes." in text

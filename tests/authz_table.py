@@ -68,6 +68,8 @@ TABLE: list[Row] = [
     Row("POST", "/suggest", EVERYONE, data=(("audience", "resident"),)),
     Row("GET", "/suggest/{code:str}", EVERYONE, sample="/suggest/ZZZZZZ"),
     Row("POST", "/suggest/{code:str}", EVERYONE, sample="/suggest/ZZZZZZ"),
+    Row("GET", "/track", EVERYONE),
+    Row("POST", "/track", EVERYONE, data=(("reference", "2026-99999"), ("query_code", "000000"))),
     Row("GET", "/track/{code:str}", EVERYONE, sample="/track/no-such-case"),
     Row("POST", "/track/{code:str}/evaluate", EVERYONE, sample="/track/no-such-case/evaluate"),
     Row("GET", "/track/{code:str}/photos/{sha:str}", EVERYONE, sample="/track/no-such-case/photos/" + "0" * 64),

@@ -18,14 +18,19 @@ from server.services.appeals import utc_now
 from server.services.deadlines import TimeLimits
 from server.services.places import PLACE_KIND_LABELS
 from server.settings import Settings
-from server.routes.stats import public_figures
+from server.routes.stats import TEMPLATE_HELPERS, public_figures, summary_figures
 from server.web import ROLE_HOME, current_user, redirect, render
 
 
 @get("/", opt=public())
-async def index(request: Request) -> Redirect:
+async def index(request: Request, settings: NamedDependency[Settings]) -> Redirect | Template:
+    """The front door: residents and enterprises find the suggestion box, their case and the public
+    figures; staff sign in from a small link. A signed-in user goes on to their role's home."""
     user = current_user(request)
-    return redirect(ROLE_HOME[user.role] if user else "/login")
+    if user:
+        return redirect(ROLE_HOME[user.role])
+    stats, _recent = await summary_figures(request, settings)
+    return render(request, "home/public.html", stats=stats, **TEMPLATE_HELPERS)
 
 
 async def _appeal_overview(

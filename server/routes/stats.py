@@ -152,14 +152,20 @@ async def stats_dashboard(
     )
 
 
-@get("/summary/appeals", opt=public())
-async def public_summary(request: Request, settings: NamedDependency[Settings]) -> Template:
+async def summary_figures(request: Request, settings: Settings) -> tuple[Counts, list[appeal_metrics.ResolvedCase]]:
+    """The public summary's figures (also on the public home page): computed once, shared a few seconds."""
 
     async def figures(session: AsyncSession) -> tuple[Counts, list[appeal_metrics.ResolvedCase]]:
         stats = await appeal_metrics.compute(session, tz=settings.tz)
         return stats, await appeal_metrics.latest_resolved(session, tz=settings.tz, limit=RECENT_RESOLVED)
 
-    stats, recent = await public_figures(request).get("summary", figures)
+    result: tuple[Counts, list[appeal_metrics.ResolvedCase]] = await public_figures(request).get("summary", figures)
+    return result
+
+
+@get("/summary/appeals", opt=public())
+async def public_summary(request: Request, settings: NamedDependency[Settings]) -> Template:
+    stats, recent = await summary_figures(request, settings)
     return render(
         request,
         "summary/appeals.html",

@@ -19,6 +19,7 @@ from server.services.deadlines import TimeLimits
 from server.services.photos import normalise_photo
 from server.settings import Settings
 from tests.helpers import Web
+from tests.conftest import TEST_PASSWORD
 
 PRIVATE = ("张女士", "13800000001", "3号楼2单元")
 STAFF_NAME = "测试staff"  # the people fixture's display name for the staff user
@@ -308,3 +309,19 @@ async def test_guessing_across_case_numbers_is_stopped_per_client(web: Web, case
         assert status == 404
     status, text, _location = await find(web, appeal.reference, appeal.query_code or "")
     assert status == 429 and "Too many wrong query codes." in text
+
+
+async def test_the_front_door_is_public_and_signed_in_users_go_on_to_their_home(web: Web, cases: Cases, people: dict[Role, str]) -> None:
+    """`/` is the residents' and enterprises' home: the suggestion box, finding a case, the public
+    figures, and a small staff sign-in link; a signed-in user lands on their role's home."""
+    await cases.submit()
+    page = await web.client.get("/")
+    assert page.status_code == 200
+    for href in ('href="/suggest"', 'href="/track"', 'href="/summary/appeals"', 'href="/login"'):
+        assert href in page.text, href
+    assert "Appeals so far" in page.text
+    for private in PRIVATE:
+        assert private not in page.text
+    await web.login(people[Role.STAFF], TEST_PASSWORD)
+    response = await web.client.get("/")
+    assert response.status_code in (302, 303) and response.headers["location"] == "/staff"

@@ -7,7 +7,8 @@
  * not sent (never the browser's error page); a URL with a query string is never saved (it may carry
  * form data); saved pages are dropped when the session ends; at most PAGES_LIMIT pages are kept. */
 const VERSION = "__SW_VERSION__";
-const PRECACHE_URLS = __PRECACHE_URLS__;
+const PRECACHE_URLS = __PRECACHE_URLS__; // the public shell, for every visitor
+const AUDIENCE_URLS = __AUDIENCE_URLS__; // cached when a signed-in page asks (message PRECACHE_AUDIENCE)
 const OFFLINE_URL = "__OFFLINE_URL__";
 const STATIC_CACHE = `shanzhi-static-${VERSION}`;
 const PAGES_CACHE = "shanzhi-pages";
@@ -17,8 +18,8 @@ const NAVIGATION_TIMEOUT_MS = 4000;
 const NEVER_CACHE = [/^\/login/, /^\/logout/, /^\/lang\//, /^\/healthz/, /^\/sync\//, /^\/api\//, /^\/open311\//];
 
 // The outbox (pwa/js/outbox.js, a classic script shared with the pages) lets Background Sync flush the
-// field app's queued writes while no page is open. Its versioned URL is one of the precached ones.
-const OUTBOX_URL = PRECACHE_URLS.find((url) => url.startsWith("/static/js/outbox.js"));
+// field app's queued writes while no page is open.
+const OUTBOX_URL = "__OUTBOX_URL__";
 if (OUTBOX_URL) {
   try {
     importScripts(OUTBOX_URL);
@@ -98,6 +99,17 @@ self.addEventListener("message", (event) => {
   } else if (type === "CACHE_PAGES") {
     // The page that installed the worker loaded before the worker controlled it: save it now.
     event.waitUntil(Promise.all((event.data.urls || []).map((url) => savePage(url))));
+  } else if (type === "PRECACHE_AUDIENCE") {
+    // A signed-in page: cache its audience's files now (the field app for a grid worker), so they
+    // are there offline even if no page has used them yet.
+    const urls = [...(AUDIENCE_URLS.signed_in || []), ...(AUDIENCE_URLS[event.data.audience] || [])];
+    event.waitUntil(
+      caches.open(STATIC_CACHE).then((cache) =>
+        Promise.all(urls.map(async (url) => {
+          if (!(await cache.match(url))) await withRetries(() => cache.add(url)).catch(() => null);
+        })),
+      ),
+    );
   } else if (type === "PURGE_PAGES") {
     // After sign-out: drop saved pages (they may hold personal data), keep the offline page.
     event.waitUntil(purgePages());

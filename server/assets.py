@@ -15,7 +15,15 @@ STATIC_PREFIX = "/static"
 # Served at the root by their own routes, or not served at all.
 NOT_STATIC = {"service-worker.js", "manifest.webmanifest"}
 NOT_SERVED_SUFFIXES = {".md"}
-PRECACHED_DIRS = ("css", "js", "vendor", "icons")
+# Precached by audience: a resident's first visit downloads only the public shell; a signed-in page
+# asks the worker for its audience's files (the field app for grid workers, print styles for
+# staff), and any other file is cached the first time a page uses it.
+SHELL = ("css/app.css", "js/app.js", "vendor/htmx.min.js", "icons/favicon.svg")
+AUDIENCES: dict[str, tuple[str, ...]] = {
+    "grid_worker": ("js/outbox.js", "js/field.js", "css/print.css"),
+    "signed_in": ("css/print.css", "js/print.js"),
+}
+OUTBOX = "js/outbox.js"  # imported by the worker itself (Background Sync flushes the field outbox)
 
 
 def _digest(data: bytes) -> str:
@@ -45,7 +53,12 @@ class AssetManifest:
             raise LookupError(msg) from None
 
     def precache_urls(self) -> list[str]:
-        return [self.url(rel) for rel in self.hashes if rel.split("/", 1)[0] in PRECACHED_DIRS]
+        """The public shell, precached by every visitor's worker."""
+        return [self.url(rel) for rel in SHELL if rel in self.hashes]
+
+    def audience_urls(self) -> dict[str, list[str]]:
+        """What a signed-in page of each audience asks the worker to cache at once."""
+        return {audience: [self.url(rel) for rel in rels if rel in self.hashes] for audience, rels in AUDIENCES.items()}
 
     @cached_property
     def version(self) -> str:
@@ -61,5 +74,7 @@ class AssetManifest:
         return (
             source.replace("__SW_VERSION__", self.version)
             .replace("__PRECACHE_URLS__", json.dumps(self.precache_urls()))
+            .replace("__AUDIENCE_URLS__", json.dumps(self.audience_urls()))
+            .replace("__OUTBOX_URL__", self.url(OUTBOX) if OUTBOX in self.hashes else "")
             .replace("__OFFLINE_URL__", offline_url)
         )

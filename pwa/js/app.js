@@ -326,6 +326,12 @@ async function registerServiceWorker() {
     window.location.reload();
   });
   const registration = await navigator.serviceWorker.register("/service-worker.js", { scope: "/" });
+  const audience = document.body.dataset.role;
+  if (audience) {
+    // Signed in: the worker caches this audience's files now (the field app for a grid worker); a
+    // resident's first visit downloaded only the public shell.
+    navigator.serviceWorker.ready.then((ready) => ready.active?.postMessage({ type: "PRECACHE_AUDIENCE", audience }));
+  }
   if (!window.location.search) {
     const ready = await navigator.serviceWorker.ready;
     // A page whose load began before the worker activated is not claimed by "activate" (the claim ran

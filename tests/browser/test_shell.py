@@ -24,6 +24,13 @@ def wait_until_controlled(page: Page) -> None:
     wait_controlled(page)
 
 
+CACHED_FIELD_APP = """async () => {
+  const names = await caches.keys();
+  const urls = (await Promise.all(names.map(async (n) => (await (await caches.open(n)).keys()).map((r) => r.url)))).flat();
+  return urls.some((url) => url.includes("/static/js/field.js"));
+}"""
+
+
 def wait_until_saved(page: Page, path: str) -> None:
     wait_until(page, "async (path) => Boolean(await caches.match(path))", arg=path)
 
@@ -33,6 +40,8 @@ def test_grid_worker_signs_in_and_the_app_opens_offline(page: Page, live_server:
     page.goto("/login")
     expect(page.get_by_role("heading", name="登录")).to_be_visible()
     assert_accessible(page)
+    wait_until_controlled(page)
+    assert page.evaluate(CACHED_FIELD_APP) is False  # a visitor's phone gets the public shell only
 
     sign_in(page, "grid")
     expect(page).to_have_url(re.compile(r"/grid$"))
@@ -42,6 +51,7 @@ def test_grid_worker_signs_in_and_the_app_opens_offline(page: Page, live_server:
 
     wait_until_controlled(page)
     wait_until_saved(page, "/grid")
+    wait_until(page, CACHED_FIELD_APP)  # the grid worker's phone gets the field app at once
 
     live_server.stop()
 

@@ -55,12 +55,23 @@ def test_version_changes_with_any_file_or_the_release(root: Path) -> None:
     assert AssetManifest(root=root).version != changed
 
 
-def test_precache_lists_only_app_shell_files(root: Path) -> None:
-    """The worker precaches css, js, vendor and icons; not other files, docs or licences."""
+def test_precache_lists_only_the_public_shell(root: Path) -> None:
+    """Every visitor's worker precaches the public shell; the field app and print files wait for a
+    signed-in page of their audience; icons, docs and licences are never precached."""
     assets = AssetManifest(root=root)
     paths = sorted(url.split("?")[0] for url in assets.precache_urls())
-    assert paths == ["/static/css/app.css", "/static/icons/icon-192.png", "/static/js/app.js", "/static/vendor/htmx.min.js"]
+    assert paths == ["/static/css/app.css", "/static/js/app.js", "/static/vendor/htmx.min.js"]
     assert all("?v=" in url for url in assets.precache_urls())
+
+
+def test_the_field_app_is_cached_for_grid_workers_only() -> None:
+    assets = AssetManifest()
+    field = assets.url("js/field.js")
+    assert field not in assets.precache_urls()
+    audiences = assets.audience_urls()
+    assert field in audiences["grid_worker"] and assets.url("js/outbox.js") in audiences["grid_worker"]
+    assert field not in audiences["signed_in"]
+    assert f'const OUTBOX_URL = "{assets.url("js/outbox.js")}"' in assets.service_worker_source("/offline")
 
 
 def test_root_files_and_docs_are_not_static_assets(root: Path) -> None:

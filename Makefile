@@ -26,11 +26,12 @@ test: test-setup  ## Set up with the test extra and run the whole suite (prints 
 
 # Benchmarks (never part of `make test`): pages against a bare-Litestar baseline, interleaved, at 1x,
 # 100x and 1000x the demo's cases; writes bench/results.json (docs/performance.md). BENCH_ARGS passes options.
-bench: setup
+bench: test-setup
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || \
 	  { echo "make bench needs wrk (Debian/Ubuntu: sudo apt-get install wrk)"; exit 1; }
 	$(BIN)/python -m bench.pages $(BENCH_ARGS)
 	$(BIN)/python -m bench.sync_http
+	$(BIN)/python -m bench.page_weight
 	$(BIN)/python -m bench.lighthouse
 
 # Soak and kill (bounded, loopback): SQLite with one process, then PostgreSQL with two and Redis.

@@ -1,7 +1,7 @@
 """Page weight as a phone pays for it: every byte the server sends to a fresh Chromium (empty cache),
 service-worker precache and sync pull included, counted on the wire by a TCP proxy between the
 browser and the app (headers, compression and all). Not a test: `make bench` runs it, or
-`.venv/bin/python bench/page_weight.py`.
+`.venv/bin/python -m bench.page_weight`.
 
 Figures (issue targets in brackets):
 - `/suggest` and a tracking page, first visit [<= 60 KB in all, HTML <= 14 KB];
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import sys
 import tempfile
 import threading
 import time
@@ -24,8 +23,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, sync_playwright
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pages import DEMO_PASSWORD, RESULTS, _free_port, app_command, conditions, prepare, serve  # noqa: E402
+from bench.pages import DEMO_PASSWORD, RESULTS, _free_port, app_command, conditions, prepare, serve
 
 CHROMIUM = "/usr/bin/chromium"
 QUIET = 1.5  # seconds without a byte from the server: the visit is over

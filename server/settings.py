@@ -64,7 +64,8 @@ class Settings:
     cookie_secure: bool = False
     session_max_age: int = 30 * 24 * 3600
     login_rate_limit: int = 10  # failed or not, POSTs to /login per client per minute
-    suggest_rate_limit: int = 10  # accepted suggestion-box submissions per client per hour
+    suggest_rate_limit: int = 5  # accepted suggestion-box submissions per browser per hour
+    suggest_address_limit: int = 200  # ... per client address per hour, all browsers together
     debug: bool = False
     # Appeal time limits (A3): "12小时响应、7日办结、复杂问题1月闭环".
     appeal_response_hours: int = 12
@@ -118,7 +119,8 @@ class Settings:
             var_dir=var_dir,
             cookie_secure=_bool(env.get("SHANZHI_COOKIE_SECURE"), default=False),
             login_rate_limit=int(env.get("SHANZHI_LOGIN_RATE_LIMIT") or 10),
-            suggest_rate_limit=int(env.get("SHANZHI_SUGGEST_RATE_LIMIT") or 10),
+            suggest_rate_limit=int(env.get("SHANZHI_SUGGEST_RATE_LIMIT") or 5),
+            suggest_address_limit=int(env.get("SHANZHI_SUGGEST_ADDRESS_LIMIT") or 200),
             debug=_bool(env.get("SHANZHI_DEBUG"), default=False),
             release=env.get("SHANZHI_RELEASE", ""),
             embedded_worker=_bool(env.get("SHANZHI_EMBEDDED_WORKER"), default=True),

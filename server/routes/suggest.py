@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
 from dataclasses import dataclass, fields
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.datastructures import FormMultiDict, UploadFile
+from litestar.datastructures import Cookie, FormMultiDict, UploadFile
 from litestar.di import NamedDependency
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath
@@ -31,6 +34,13 @@ MAX_BODY = 16 * 1024 * 1024
 MAX_TEXT_BODY = 64 * 1024  # a form without photos
 REFUSED_LIMIT = 60  # refused submissions per client address per hour
 RATE_WINDOW = 3600  # seconds: the suggestion-box limit counts submissions per hour
+# A crowd on one address (a 民生面对面 event on shared Wi-Fi, a carrier's NAT) is many browsers: the
+# strict limit counts per browser (a random cookie, no session and no personal data), and the
+# address has only a much higher ceiling. A client without the cookie (a script) is held to the
+# strict limit per address. The same text sent again from the same browser within the hour opens
+# the case it already made (a double tap, a resend after a weak signal) instead of a second case.
+BROWSER_COOKIE = "shanzhi_box"
+BROWSER_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 ENTERPRISE_PLACES = LEAF_KINDS - {PlaceKind.RESIDENTIAL_COMPOUND}
 
 AUDIENCES = [
@@ -64,6 +74,20 @@ def _default_audience(place: Place | None) -> str:
     return (SubmitterKind.ENTERPRISE if place and place.kind in ENTERPRISE_PLACES else SubmitterKind.RESIDENT).value
 
 
+def _browser(request: Request) -> str | None:
+    value = request.cookies.get(BROWSER_COOKIE, "")
+    return value if BROWSER_ID.match(value) else None
+
+
+def _with_browser_cookie(request: Request, response: Any) -> Any:
+    """Give this browser its suggestion-box id (a year), unless it has one."""
+    if _browser(request) is None:
+        response.cookies.append(
+            Cookie(key=BROWSER_COOKIE, value=secrets.token_urlsafe(18), max_age=365 * 24 * 3600, httponly=True, samesite="lax", path="/suggest")
+        )
+    return response
+
+
 def _form_page(
     request: Request,
     place: Place | None,
@@ -73,7 +97,7 @@ def _form_page(
     photos_dropped: bool = False,
     status_code: int = 200,
 ) -> Template:
-    return render(
+    return _with_browser_cookie(request, render(
         request,
         "suggest/form.html",
         status_code=status_code,
@@ -85,7 +109,7 @@ def _form_page(
         category_groups=CATEGORY_GROUPS,
         max_photos=MAX_PHOTOS,
         action=f"/suggest/{place.code}" if place else "/suggest",
-    )
+    ))
 
 
 def _unknown_place(request: Request) -> Template:
@@ -117,17 +141,29 @@ async def _submit(request: Request, db_session: AsyncSession, settings: Settings
     raw = await request.form()
     form = SuggestForm.from_form(raw)
     photos = await _photos(raw)
-    throttle = FailureThrottle(request.app.stores.get("rate_limit"), limit=settings.suggest_rate_limit, window=RATE_WINDOW)
+    store = request.app.stores.get("rate_limit")
     client = request.client.host if request.client else "unknown"
-    key = f"suggest:ip:{client}"
+    browser = _browser(request)
+    # (throttle, key) pairs that must all have room: per browser plus the address ceiling, or, for a
+    # client without the cookie, the strict limit per address.
+    if browser:
+        limits = [
+            (FailureThrottle(store, limit=settings.suggest_rate_limit, window=RATE_WINDOW), f"suggest:browser:{browser}"),
+            (FailureThrottle(store, limit=settings.suggest_address_limit, window=RATE_WINDOW), f"suggest:address:{client}"),
+        ]
+    else:
+        limits = [(FailureThrottle(store, limit=settings.suggest_rate_limit, window=RATE_WINDOW), f"suggest:ip:{client}")]
     # Refused forms cost little now (no photo is decoded for them), but a flood of them still counts.
-    attempts = FailureThrottle(request.app.stores.get("rate_limit"), limit=REFUSED_LIMIT, window=RATE_WINDOW)
+    attempts = FailureThrottle(store, limit=REFUSED_LIMIT, window=RATE_WINDOW)
     attempt_key = f"suggest:refused:{client}"
+    duplicate_key = f"suggest:sent:{browser}:{hashlib.sha256(' '.join(form.description.split()).encode()).hexdigest()}" if browser else None
 
     def again(errors: dict[str, str], status_code: int) -> Template:
         return _form_page(request, place, form, errors=errors, photos_dropped=bool(photos), status_code=status_code)
 
-    if await throttle.is_blocked(key) or await attempts.is_blocked(attempt_key):
+    if duplicate_key and (earlier := await store.get(duplicate_key)) is not None:
+        return redirect(f"/track/{earlier.decode()}?new=1")  # sent already: the case it made
+    if any([await throttle.is_blocked(key) for throttle, key in limits]) or await attempts.is_blocked(attempt_key):
         return again({"form": _("You have sent several suggestions in the last hour. Please try again later.")}, 429)
     if form.audience not in {kind.value for kind in SubmitterKind}:
         await attempts.record_failure(attempt_key)
@@ -161,7 +197,10 @@ async def _submit(request: Request, db_session: AsyncSession, settings: Settings
         await attempts.record_failure(attempt_key)
         return again(_errors_of(error), 400)
     # The throttle counts accepted submissions here, not failures: mistakes in the form are free.
-    await throttle.record_failure(key)
+    for throttle, key in limits:
+        await throttle.record_failure(key)
+    if duplicate_key:
+        await store.set(duplicate_key, appeal.tracking_code, expires_in=RATE_WINDOW)
     return redirect(f"/track/{appeal.tracking_code}?new=1")
 
 

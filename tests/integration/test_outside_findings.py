@@ -237,7 +237,8 @@ async def _flood(url: str, count: int) -> list[int]:
             page = await client.get("/suggest")
             token = page.text.split('name="csrf-token" content="')[1].split('"')[0]
             response = await client.post(
-                "/suggest", data={**GOOD, "_csrf_token": token}, files=[("photos", ("", b"", "application/octet-stream"))],
+                "/suggest", data={**GOOD, "description": f"{GOOD['description']} 第{n}次", "_csrf_token": token},
+                files=[("photos", ("", b"", "application/octet-stream"))],
                 headers={"X-Forwarded-For": f"10.1.{n}.{n}"},
             )
             statuses.append(response.status_code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -290,11 +291,40 @@ async def test_submissions_are_rate_limited_per_client(strict_client: AsyncTestC
     web = Web(strict_client)
     bad = await post_suggestion(web, "/suggest", {**GOOD, "description": ""})
     assert bad.status_code == 400  # mistakes do not count
-    for _ in range(2):
-        assert (await post_suggestion(web, "/suggest", GOOD)).status_code == 303
+    for n in range(2):
+        assert (await post_suggestion(web, "/suggest", {**GOOD, "description": f"{GOOD['description']}（{n}）"})).status_code == 303
     refused = await post_suggestion(web, "/suggest", {**GOOD, "submitter_name": "李大爷"})
     assert refused.status_code == 429
     assert "You have sent several suggestions in the last hour." in refused.text
     assert textarea(refused.text, "description") == GOOD["description"]
     assert typed_value(refused.text, "submitter_name") == "李大爷"
     assert (await counts(db))["Appeal"] == 2
+
+
+@pytest.fixture
+async def event_app(settings: Settings) -> AsyncIterator[Any]:
+    """A 民生面对面 event: everyone on one Wi-Fi address (limits made small to keep the test short)."""
+    yield create_app(settings_with(settings, suggest_rate_limit=2, suggest_address_limit=5))
+
+
+async def test_a_room_of_residents_on_one_address_is_not_refused_but_a_flood_is(event_app: Any, db: AsyncSession) -> None:
+    """Each phone is its own browser: five residents behind one address all get through; the
+    address ceiling stops the sixth (a flood rotating cookies), and one phone still has its own limit."""
+    statuses = []
+    for n in range(6):
+        async with AsyncTestClient(app=event_app, base_url="http://testserver.local") as phone:
+            phone.follow_redirects = False
+            response = await post_suggestion(Web(phone), "/suggest", {**GOOD, "description": f"第{n}位居民：楼道灯坏了，晚上很黑。"})
+            statuses.append(response.status_code)
+    assert statuses == [303] * 5 + [429]
+    assert (await counts(db))["Appeal"] == 5
+
+
+async def test_the_same_text_sent_twice_from_one_phone_makes_one_case(strict_client: AsyncTestClient, db: AsyncSession) -> None:
+    """A double tap, or a resend after a weak signal: the second send opens the case the first made."""
+    web = Web(strict_client)
+    first = await post_suggestion(web, "/suggest", GOOD)
+    again = await post_suggestion(web, "/suggest", {**GOOD, "description": "  " + GOOD["description"] + " "})
+    assert first.status_code == again.status_code == 303
+    assert again.headers["location"] == first.headers["location"]
+    assert (await counts(db))["Appeal"] == 1

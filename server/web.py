@@ -83,10 +83,32 @@ def use_request_locale(request: Request) -> str:
     return locale
 
 
+FLASH_KEY = "_flash"
+
+
+def flash(request: Request, message: str) -> None:
+    """Tell a signed-in user what just happened, on the next page they see (after the redirect).
+    The session is stored when the response starts: commit the request's writes first (SQLite has
+    one writer at a time, and the session store may be the database)."""
+    if current_user(request) is not None:
+        request.session.setdefault(FLASH_KEY, []).append(message)
+
+
+def _flashes(request: Request, user: Any) -> list[str]:
+    # Shown by the page a redirect leads to (a GET). A page rendered by a POST (a refused form) leaves
+    # them for later: taking them would write the session while the POST's transaction holds the
+    # SQLite write queue.
+    if user is None or request.method != "GET" or "session" not in request.scope:
+        return []
+    session = request.scope.get("session") or {}
+    return list(request.session.pop(FLASH_KEY, [])) if FLASH_KEY in session else []
+
+
 def page_context(request: Request, **context: Any) -> dict[str, Any]:
     user = context.pop("user", current_user(request))
     locale = use_request_locale(request)
     return {
+        "flashes": _flashes(request, user),
         "user": user,
         "nav_items": nav_for(user, request.url.path),
         "locale": locale,

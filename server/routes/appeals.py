@@ -16,7 +16,7 @@ from litestar.response import File, Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import N_, current_locale, gettext
-from server.models import Appeal, AppealChannel, AppealStatus, Evaluation, Role, SubmitterKind, VisitMethod
+from server.models import Appeal, AppealChannel, AppealStatus, Department, Evaluation, Role, SubmitterKind, User, VisitMethod
 from server.security import roles
 from server.services import appeal_ledger as ledger
 from server.services import appeal_scope, appeals, exports
@@ -27,7 +27,7 @@ from server.services.deadlines import TimeLimits
 from server.services.errors import ServiceError
 from server.services.photos import ProcessedPhoto, process_photos, stored_photo
 from server.settings import Settings
-from server.web import current_user, redirect, render
+from server.web import current_user, flash, redirect, render
 
 LEDGER_ROLES = (Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.DEPARTMENT)
 EXPORT_ROLES = (Role.ADMIN, Role.STAFF, Role.SUPERVISOR)
@@ -408,7 +408,27 @@ async def case_action(
             request, db_session, settings, appeal,
             status_code=_refusal_status(error), error=error, error_action=chosen, values=values,
         )
+    message = await _done_message(db_session, appeal, chosen, payload)
+    # Commit before the session (which may live in the database) stores the message: on SQLite a
+    # second writer would wait for this transaction's turn in the write queue, which it holds.
+    await db_session.commit()
+    flash(request, message)
     return redirect(f"/appeals/{appeal.reference}")
+
+
+async def _done_message(db_session: AsyncSession, appeal: Any, action: Action, payload: appeals.ActionInput) -> str:
+    """What the user just did, in words (shown once on the case page after the redirect)."""
+    if action is Action.TRANSFER:
+        department = await db_session.get(Department, payload.department_id) if payload.department_id else None
+        person = await db_session.get(User, payload.assignee_id) if payload.assignee_id else None
+        names = "、".join(n for n in (department.name if department else None, person.display_name if person else None) if n)
+        return gettext("Transferred to %(name)s.") % {"name": names}
+    if action is Action.WHISTLE:
+        names = [d.name for d in await appeals.departments(db_session) if d.id in set(payload.department_ids)]
+        return gettext("Summoned: %(names)s.") % {"names": "、".join(names)}
+    return gettext("%(action)s: done. The case is now %(status)s.") % {
+        "action": gettext(ACTION_LABELS[action]), "status": gettext(STATUS_LABELS[appeal.status]),
+    }
 
 
 @get("/appeals/{reference:str}/photos/{sha:str}", opt=roles(*CASE_ROLES), name="appeals-photo")

@@ -655,7 +655,7 @@ async def _return_visit(step: Step) -> None:
     if payload.evaluation is not None and appeal.status is not AppealStatus.RESOLVED:
         # Evaluated already (by the resident, or at an earlier visit): the resident may change their
         # own on the tracking page; a visit records no second one.
-        raise ServiceError(N_("This case has already been evaluated."), field="evaluation")
+        raise WorkflowError(N_("This case has already been evaluated."), field="evaluation")
     step.session.add(ReturnVisit(
         appeal_id=appeal.id, visitor_id=step.actor.user_id, visited_at=step.now, method=payload.method, note=step.note,
         visit_id=payload.visit_id,

@@ -53,6 +53,10 @@ async def test_staff_transfer_a_case_to_a_department_who_hears_of_it(client: Asy
     assert (case.status, case.department_id) == (S.TRANSFERRED, staffing.departments["cgj"])
     page = await client.get(f"/appeals/{reference}")
     assert "To department: 区城管" in page.text and "请尽快处理" in page.text
+    # The page says what just happened, once; the note was internal (the default).
+    assert '<p class="alert alert-success flash" role="status">Transferred to 区城管.</p>' in page.text
+    assert "Internal note" in page.text
+    assert "Transferred to 区城管." not in (await client.get(f"/appeals/{reference}")).text
 
     await web.logout()
     await sign_in(client, web, "dept-cgj")

@@ -302,7 +302,7 @@ async def test_only_the_resident_evaluates_an_evaluated_case_again(world: World)
     assert error.message == "This case has already been evaluated."  # type: ignore[attr-defined]
     # Nor through the evaluation recorded at a return visit.
     payload = ActionInput(method=VisitMethod.PHONE, evaluation=Evaluation.UNSATISFIED)
-    error = await refused(world, appeal, Action.RETURN_VISIT, Role.STAFF, payload, ServiceError)
+    error = await refused(world, appeal, Action.RETURN_VISIT, Role.STAFF, payload, WorkflowError)
     assert error.field == "evaluation"  # type: ignore[attr-defined]
     assert appeal.evaluation is Evaluation.SATISFIED
     event = await world.act(appeal, Action.EVALUATE, SUBMITTER, ActionInput(evaluation=Evaluation.BASICALLY_SATISFIED, note="基本解决"))

@@ -244,9 +244,8 @@ class FindForm:
 
 
 def _find_page(request: Request, form: FindForm, errors: dict[str, str] | None = None, status_code: int = 200) -> Template:
-    response = render(request, "track/find.html", form=form, errors=errors or {}, status_code=status_code)
-    response.headers["X-Robots-Tag"] = "noindex"
-    return response
+    # A public form, found by search engines (the case pages behind it are noindex).
+    return render(request, "track/find.html", form=form, errors=errors or {}, status_code=status_code)
 
 
 @get("/track", opt=public(), name="track-find")

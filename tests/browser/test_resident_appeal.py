@@ -79,7 +79,24 @@ def test_a_resident_reports_follows_and_evaluates(page: Page, live_server: LiveS
     expect(link).to_have_text(tracking_url)
     expect(page.get_by_role("img", name="Photo 1 you sent")).to_be_visible()
     expect(page.get_by_text("Once your case is resolved, you can evaluate it here.")).to_be_visible()
+    reference, query_code = page.locator("#case-number").inner_text(), page.locator("#query-code").inner_text()
+    assert re.fullmatch(r"\d{4}-\d{5}", reference) and re.fullmatch(r"\d{6}", query_code)
     assert_accessible(page)
+
+    # Days later, from the public home, with only what was written down.
+    page.goto("/")
+    assert_accessible(page)
+    page.get_by_role("link", name="Follow your case").first.click()
+    expect(page).to_have_url(re.compile(r"/track$"))
+    page.get_by_label("Case number").fill(reference)
+    page.get_by_label("Query code").fill("000000" if query_code != "000000" else "111111")
+    page.get_by_role("button", name="Show my case").click()
+    expect(page.get_by_role("alert")).to_contain_text("No case matches this number and query code.")
+    expect(page.get_by_label("Case number")).to_have_value(reference)
+    assert_accessible(page)
+    page.get_by_label("Query code").fill(query_code)
+    page.get_by_role("button", name="Show my case").click()
+    expect(page).to_have_url(tracking_url)
 
     run_isolated(asyncio.run, _resolve_as_staff(live_server.settings, tracking_url.rsplit("/", 1)[1]))
 
@@ -94,5 +111,12 @@ def test_a_resident_reports_follows_and_evaluates(page: Page, live_server: LiveS
     page.get_by_role("button", name="Send evaluation").click()
     expect(page.get_by_text("Thank you. Your evaluation: Satisfied")).to_be_visible()
     expect(page.locator("#case-status")).to_have_text("Evaluated")
-    expect(page.get_by_role("button", name="Send evaluation")).to_have_count(0)
+    expect(page.get_by_role("button", name="Send evaluation")).to_have_count(0)  # folded away
+    assert_accessible(page)
+
+    # Until the case is closed the resident may change their mind; theirs is the evaluation that counts.
+    page.get_by_text("Change my evaluation").click()
+    page.get_by_label("Basically satisfied").check()
+    page.get_by_role("button", name="Send evaluation").click()
+    expect(page.get_by_text("Thank you. Your evaluation: Basically satisfied")).to_be_visible()
     assert_accessible(page)

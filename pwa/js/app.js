@@ -120,7 +120,8 @@ function settleLastSubmission() {
   const submitted = sessionStorage.getItem(SUBMITTING);
   if (!submitted) return;
   sessionStorage.removeItem(SUBMITTING);
-  if (document.querySelector('[data-offline-kind="not-sent"]')) return;
+  // The same for a refusal the server could not read the form of (413: photos too large).
+  if (document.querySelector('[data-offline-kind="not-sent"], [data-keep-draft]')) return;
   try {
     localStorage.removeItem(submitted);
   } catch (error) {
@@ -275,6 +276,31 @@ async function finishOfflineSignOut() {
 document.querySelector(".logout-form")?.addEventListener("submit", onSignOut);
 // The "not sent" page: back to the form, where what was typed is filled in again.
 document.querySelector("[data-history-back]")?.addEventListener("click", () => history.back());
+
+// Photos chosen in a form marked data-downscale are shrunk on the phone before the form is sent (the
+// field app's code, ShanzhiOutbox.downscale): an 8 MB camera photo becomes a few hundred KB. Where the
+// browser cannot (no createImageBitmap, or a format it cannot decode) the file goes as chosen.
+for (const input of document.querySelectorAll("input[type=file][data-downscale]")) {
+  const form = input.form;
+  if (!form || typeof DataTransfer !== "function") continue;
+  form.addEventListener("submit", async (event) => {
+    const shrink = window.ShanzhiOutbox?.downscale;
+    if (!shrink || form.dataset.downscaled === "true" || !input.files.length || event.defaultPrevented) return;
+    event.preventDefault();
+    const files = new DataTransfer();
+    for (const file of input.files) {
+      try {
+        const { blob } = await shrink(file);
+        files.items.add(new File([blob], file.name.replace(/\.[^.]+$/, "") + ".jpg", { type: "image/jpeg" }));
+      } catch (error) {
+        files.items.add(file);
+      }
+    }
+    input.files = files.files;
+    form.dataset.downscaled = "true";
+    form.requestSubmit(event.submitter || undefined);
+  });
+}
 
 // The tracking page's "copy" and "share" buttons (a resident keeps the case number and query code).
 // Without the API the button is hidden: the text stays on screen to write down or screenshot.

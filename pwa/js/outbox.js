@@ -281,8 +281,9 @@
     return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
-  /** Downscale to a JPEG whose long edge is at most 1600 px, store it by its SHA-256, return the digest. */
-  async function addPhoto(userId, file) {
+  /** A JPEG whose long edge is at most 1600 px (the server's own limit): {blob, width, height}. Used
+   * by the field app before a photo is queued, and by the suggestion box before a form is sent. */
+  async function downscale(file) {
     const bitmap = await createImageBitmap(file);
     const ratio = Math.min(1, PHOTO_LONG_EDGE / Math.max(bitmap.width, bitmap.height));
     const width = Math.max(1, Math.round(bitmap.width * ratio));
@@ -306,6 +307,12 @@
       blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
     }
     bitmap.close?.();
+    return { blob, width, height };
+  }
+
+  /** Downscale (see `downscale`), store it by its SHA-256, return the digest. */
+  async function addPhoto(userId, file) {
+    const { blob, width, height } = await downscale(file);
     const sha = await sha256Hex(blob);
     const db = await openDb();
     const tx = db.transaction("photos", "readwrite");
@@ -618,6 +625,7 @@
   }
 
   scope.ShanzhiOutbox = {
+    downscale,
     settings,
     setCurrentUser,
     currentUser,

@@ -24,7 +24,9 @@ from server.services.appeal_catalog import categories_for
 from server.services.appeals import Actor, AppealInput, InvalidAppeal
 from server.services.deadlines import TimeLimits
 from server.services.errors import ServiceError
-from server.services.photos import MAX_PHOTOS, check_photos, process_photos
+from server.services.photos import (
+    MAX_PHOTOS, check_photos, discard_staged, is_sha256, process_photos, stage_photo, staged_photo,
+)
 from server.settings import Settings
 from server.throttle import FailureThrottle
 from server.web import redirect, render
@@ -94,7 +96,7 @@ def _form_page(
     form: SuggestForm,
     *,
     errors: dict[str, str] | None = None,
-    photos_dropped: bool = False,
+    kept_photos: list[str] | None = None,
     status_code: int = 200,
 ) -> Template:
     return _with_browser_cookie(request, render(
@@ -104,7 +106,7 @@ def _form_page(
         place=place,
         form=form,
         errors=errors or {},
-        photos_dropped=photos_dropped,
+        kept_photos=kept_photos or [],
         audiences=AUDIENCES,
         category_groups=CATEGORY_GROUPS,
         max_photos=MAX_PHOTOS,
@@ -158,16 +160,38 @@ async def _submit(request: Request, db_session: AsyncSession, settings: Settings
     attempt_key = f"suggest:refused:{client}"
     duplicate_key = f"suggest:sent:{browser}:{hashlib.sha256(' '.join(form.description.split()).encode()).hexdigest()}" if browser else None
 
-    def again(errors: dict[str, str], status_code: int) -> Template:
-        return _form_page(request, place, form, errors=errors, photos_dropped=bool(photos), status_code=status_code)
+    # Photos sent with a form the server refused are kept (staged, processed, by the hash of what was
+    # sent) and named in the page it answers with, so the resident need not choose them again.
+    staging = settings.uploads_dir / "incoming"
+    kept = list(dict.fromkeys(s for s in raw.getall("kept_photos", []) if isinstance(s, str) and is_sha256(s)))[:MAX_PHOTOS]
+    kept_photos = [p for p in (staged_photo(staging, sha) for sha in kept) if p is not None]
+
+    async def keep_new_photos() -> list[str]:
+        shas = list(kept)
+        try:
+            check_photos(photos)
+        except ServiceError:
+            return shas  # not images we accept: nothing to keep
+        for data in photos[: MAX_PHOTOS - len(shas)]:
+            sha = hashlib.sha256(data).hexdigest()
+            try:
+                await stage_photo(staging, sha, data)
+            except ServiceError:
+                continue
+            shas.append(sha)
+        return shas
+
+    async def again(errors: dict[str, str], status_code: int, *, keep: bool = True) -> Template:
+        shas = await keep_new_photos() if keep else kept
+        return _form_page(request, place, form, errors=errors, kept_photos=shas, status_code=status_code)
 
     if duplicate_key and (earlier := await store.get(duplicate_key)) is not None:
         return redirect(f"/track/{earlier.decode()}?new=1")  # sent already: the case it made
     if any([await throttle.is_blocked(key) for throttle, key in limits]) or await attempts.is_blocked(attempt_key):
-        return again({"form": _("You have sent several suggestions in the last hour. Please try again later.")}, 429)
+        return await again({"form": _("You have sent several suggestions in the last hour. Please try again later.")}, 429, keep=False)
     if form.audience not in {kind.value for kind in SubmitterKind}:
         await attempts.record_failure(attempt_key)
-        return again({"audience": _("Please choose whether you write as a resident or an enterprise.")}, 400)
+        return await again({"audience": _("Please choose whether you write as a resident or an enterprise.")}, 400)
     data = AppealInput(
         channel=AppealChannel.QR if place else AppealChannel.SUGGESTION_BOX,
         submitter_kind=SubmitterKind(form.audience),
@@ -182,25 +206,28 @@ async def _submit(request: Request, db_session: AsyncSession, settings: Settings
     problems = appeals.validate_input(data)
     try:
         check_photos(photos)
+        if len(photos) + len(kept_photos) > MAX_PHOTOS:
+            raise ServiceError(N_("At most %(n)d photos."), field="photos", n=MAX_PHOTOS)
     except ServiceError as error:
         problems.append(error)
     if problems:
         await attempts.record_failure(attempt_key)
-        return again(_errors_of(InvalidAppeal(problems)), 400)
+        return await again(_errors_of(InvalidAppeal(problems)), 400)
     try:
-        data.photos = await process_photos(photos)
+        data.photos = [*kept_photos, *await process_photos(photos)]
         appeal = await appeals.submit(
             db_session, data, actor=Actor.submitter(), limits=TimeLimits.from_settings(settings),
             uploads_dir=settings.uploads_dir,
         )
     except ServiceError as error:
         await attempts.record_failure(attempt_key)
-        return again(_errors_of(error), 400)
+        return await again(_errors_of(error), 400)
     # The throttle counts accepted submissions here, not failures: mistakes in the form are free.
     for throttle, key in limits:
         await throttle.record_failure(key)
     if duplicate_key:
         await store.set(duplicate_key, appeal.tracking_code, expires_in=RATE_WINDOW)
+    discard_staged(staging, kept)  # their processed copies are stored with the case now
     return redirect(f"/track/{appeal.tracking_code}?new=1")
 
 

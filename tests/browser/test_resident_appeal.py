@@ -120,3 +120,38 @@ def test_a_resident_reports_follows_and_evaluates(page: Page, live_server: LiveS
     page.get_by_role("button", name="Send evaluation").click()
     expect(page.get_by_text("Thank you. Your evaluation: Basically satisfied")).to_be_visible()
     assert_accessible(page)
+
+
+def camera_photo() -> bytes:
+    """A phone camera's photo: 12 megapixels of detail, over the server's 5 MB limit."""
+    out = io.BytesIO()
+    Image.merge("RGB", [Image.effect_noise((4000, 3000), 90 + 10 * i) for i in range(3)]).save(out, format="JPEG", quality=95)
+    data = out.getvalue()
+    assert len(data) > 5 * 1024 * 1024
+    return data
+
+
+def test_a_camera_photo_is_shrunk_on_the_phone_and_a_refusal_keeps_the_text(page: Page, live_server: LiveServer) -> None:
+    """An ordinary 8 MB camera photo goes through (shrunk on the phone, as the field app does); a file
+    the phone cannot shrink and the server cannot take (413) costs the resident nothing they typed."""
+    page.goto("/lang/en?next=/suggest")
+    page.get_by_label("Category").select_option(label="Environment and sanitation")
+    page.get_by_label("What is the problem or suggestion?").fill("小区门口的垃圾桶满了，三天没人清理。")
+    page.get_by_label("Photos (optional, up to 3)").set_input_files(
+        [{"name": "IMG_2001.jpg", "mimeType": "image/jpeg", "buffer": camera_photo()}]
+    )
+    page.get_by_role("button", name="Send").click()
+    expect(page).to_have_url(re.compile(r"/track/[A-Za-z0-9_-]{20,}\?new=1$"))
+    expect(page.get_by_role("img", name="Photo 1 you sent")).to_be_visible()
+
+    page.goto("/suggest")
+    page.get_by_label("Category").select_option(label="Environment and sanitation")
+    page.get_by_label("What is the problem or suggestion?").fill("楼下的路灯坏了两个星期，晚上很黑。")
+    page.get_by_label("Photos (optional, up to 3)").set_input_files(
+        [{"name": "scan.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8" + b"\x00" * (17 * 1024 * 1024)}]
+    )
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("heading", name="The photos are too large")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_role("link", name="Back to the suggestion box").click()
+    expect(page.get_by_label("What is the problem or suggestion?")).to_have_value("楼下的路灯坏了两个星期，晚上很黑。")

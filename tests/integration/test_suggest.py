@@ -102,7 +102,8 @@ async def test_the_form_offers_both_audiences_and_all_categories(client: AsyncTe
     assert '<optgroup label="For enterprises">' in page.text
     assert 'value="environment"' in page.text and 'value="parking"' in page.text
     assert 'name="audience" value="resident" checked' in page.text
-    assert 'type="file" accept="image/*" multiple capture' in page.text
+    # The gallery is allowed (no `capture`, which forces the camera on Android); photos shrink on the phone.
+    assert 'type="file" accept="image/*" multiple data-downscale' in page.text and " capture" not in page.text
     assert "seen only by subdistrict staff" in page.text
     assert "Leave empty to stay anonymous." in page.text
 
@@ -190,7 +191,7 @@ async def test_bad_photos_are_refused_keeping_the_text(
     response = await post_suggestion(web, "/suggest", fields, photos)
     assert response.status_code == 400
     assert field_error(response.text, "photos") == message
-    assert "Photos are not kept after an error: please choose them again." in response.text
+    assert 'name="kept_photos"' not in response.text  # refused photos are not kept
     assert textarea(response.text, "description") == GOOD["description"]
     assert typed_value(response.text, "submitter_name") == "王阿姨"
     assert await counts(db) == NOTHING
@@ -328,3 +329,28 @@ async def test_the_same_text_sent_twice_from_one_phone_makes_one_case(strict_cli
     assert first.status_code == again.status_code == 303
     assert again.headers["location"] == first.headers["location"]
     assert (await counts(db))["Appeal"] == 1
+
+
+async def test_good_photos_are_kept_across_a_refused_form(web: Web, db: AsyncSession, settings: Settings, english: None) -> None:
+    """The text is too short, the photo is fine: the answer keeps the photo (the resident need not
+    choose it again), and the corrected form sends it with the case."""
+    response = await post_suggestion(web, "/suggest", {**GOOD, "description": "灯"}, [("lamp.jpg", jpeg((2400, 1800)), "image/jpeg")])
+    assert response.status_code == 400
+    kept = re.findall(r'name="kept_photos" value="([0-9a-f]{64})"', response.text)
+    assert len(kept) == 1
+    assert "1 photo from before is kept and will be sent with the form." in response.text
+    assert await counts(db) == NOTHING
+    fixed = {**GOOD, "kept_photos": kept[0]}
+    response = await post_suggestion(web, "/suggest", fixed)
+    assert response.status_code == 303, response.text[:300]
+    appeal = await db.scalar(select(Appeal))
+    assert appeal is not None
+    photo = await db.scalar(select(AppealPhoto).where(AppealPhoto.appeal_id == appeal.id))
+    assert photo is not None and max(photo.width, photo.height) == 1600
+    assert not list((settings.uploads_dir / "incoming").rglob("*.jpg"))  # the staged copy is gone
+
+
+async def test_a_kept_photo_name_that_was_never_sent_adds_nothing(web: Web, db: AsyncSession) -> None:
+    response = await post_suggestion(web, "/suggest", {**GOOD, "kept_photos": "0" * 64})
+    assert response.status_code == 303
+    assert (await counts(db))["AppealPhoto"] == 0

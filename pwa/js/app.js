@@ -280,13 +280,34 @@ document.querySelector("[data-history-back]")?.addEventListener("click", () => h
 // Photos chosen in a form marked data-downscale are shrunk on the phone before the form is sent (the
 // field app's code, ShanzhiOutbox.downscale): an 8 MB camera photo becomes a few hundred KB. Where the
 // browser cannot (no createImageBitmap, or a format it cannot decode) the file goes as chosen.
+// The script that holds it is fetched only once a photo is chosen: a visit without photos costs nothing.
+function loadScript(src) {
+  if (window.ShanzhiOutbox) return Promise.resolve();
+  return new Promise((resolve) => {
+    const script = document.createElement("script");
+    script.src = src;
+    script.onload = script.onerror = () => resolve();
+    document.head.append(script);
+  });
+}
+
 for (const input of document.querySelectorAll("input[type=file][data-downscale]")) {
   const form = input.form;
   if (!form || typeof DataTransfer !== "function") continue;
+  let loading = null;
+  input.addEventListener("change", () => {
+    if (input.files.length) loading ||= loadScript(input.dataset.downscale);
+  });
   form.addEventListener("submit", async (event) => {
-    const shrink = window.ShanzhiOutbox?.downscale;
-    if (!shrink || form.dataset.downscaled === "true" || !input.files.length || event.defaultPrevented) return;
+    if (!input.files.length || form.dataset.downscaled === "true" || event.defaultPrevented) return;
     event.preventDefault();
+    await (loading ||= loadScript(input.dataset.downscale));
+    const shrink = window.ShanzhiOutbox?.downscale;
+    if (!shrink) {
+      form.dataset.downscaled = "true"; // cannot shrink here: send the photos as chosen
+      form.requestSubmit(event.submitter || undefined);
+      return;
+    }
     const files = new DataTransfer();
     for (const file of input.files) {
       try {

@@ -94,6 +94,7 @@ async def ledger_list(request: Request, db_session: Db, settings: Config) -> Tem
         departments=await appeals.departments(db_session),
         place_options=await ledger.place_options(db_session),
         can_export=viewer.role in EXPORT_ROLES,
+        sees_phone=viewer.sees_phone,
         local_time=_local(limits),
         **_labels(),
     )

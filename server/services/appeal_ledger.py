@@ -3,6 +3,7 @@ the actions a viewer may take, and the appeal parts of the role homes. Read-only
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -10,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, case, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import N_, gettext
@@ -191,6 +192,27 @@ def _date(value: str) -> date | None:
     return day if in_date_range(day) else None
 
 
+MAX_SEARCH = 100
+REFERENCE_SEARCH = re.compile(r"^\d{4}-\d{1,}$")
+PHONE_SEARCH = re.compile(r"^[\d\s+-]{7,}$")
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_clause(q: str, viewer: Viewer) -> ColumnElement[bool]:
+    """A case number (2026-00042, or its start), a phone number (only for those who see phones) or
+    words of the description (each word must appear)."""
+    if REFERENCE_SEARCH.match(q):
+        return Appeal.reference.startswith(q, autoescape=True)
+    if PHONE_SEARCH.match(q) and viewer.sees_phone:
+        digits = re.sub(r"\D", "", q)
+        return func.replace(func.replace(Appeal.submitter_phone, " ", ""), "-", "").like(_like(digits), escape="\\")
+    return and_(*[Appeal.description.like(_like(word), escape="\\") for word in q.split()])
+
+
 @dataclass(frozen=True)
 class LedgerFilter:
     status: str = ""  # "", "open" or an AppealStatus value
@@ -201,6 +223,7 @@ class LedgerFilter:
     deadline: str = ""  # "", "due_soon" or "overdue"
     received_from: date | None = None
     received_to: date | None = None
+    q: str = ""  # a case number, a phone number (for those who see phones) or words of the description
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> LedgerFilter:
@@ -217,6 +240,7 @@ class LedgerFilter:
             deadline=deadline if deadline in {u.value for u in DEADLINE_FILTERS} else "",
             received_from=_date(params.get("from", "")),
             received_to=_date(params.get("to", "")),
+            q=" ".join(params.get("q", "").split())[:MAX_SEARCH],
         )
 
     def params(self) -> dict[str, str]:
@@ -229,6 +253,7 @@ class LedgerFilter:
             "deadline": self.deadline,
             "from": self.received_from.isoformat() if self.received_from else "",
             "to": self.received_to.isoformat() if self.received_to else "",
+            "q": self.q,
         }
         return {key: value for key, value in values.items() if value}
 
@@ -290,6 +315,8 @@ async def _conditions(
         conditions.append(Appeal.received_at < _local_midnight(f.received_to + timedelta(days=1), limits))
     if f.deadline:
         conditions += [Appeal.status.in_(OPEN), open_urgency_clause(Urgency(f.deadline), limits, now)]
+    if f.q:
+        conditions.append(search_clause(f.q, viewer))
     return conditions
 
 

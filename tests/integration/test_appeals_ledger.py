@@ -319,3 +319,23 @@ async def test_a_department_home_lists_the_most_urgent_cases_and_counts_the_rest
     assert listed_here[0] == oldest
     assert "4 more open cases in the ledger" in cases
     assert 'href="/appeals?status=open"' in cases
+
+
+async def test_staff_search_by_case_number_phone_or_words(client: AsyncTestClient, web: Web, staffing: Staffing) -> None:
+    lamp = await staffing.submit(at=hours_ago(3))
+    rubbish = await staffing.submit(at=hours_ago(2), description="垃圾桶满了三天没人清理，气味很大", submitter_phone="139 1234 5678")
+    await sign_in(client, web, "staff")
+    assert await listed(client, f"q={lamp}") == [lamp]
+    assert await listed(client, "q=垃圾桶 气味") == [rubbish]  # every word must appear
+    assert await listed(client, "q=13912345678") == [rubbish]  # spaces in the stored phone do not matter
+    assert await listed(client, "q=100%25") == []  # a wildcard is a character, not a wildcard
+    page = (await client.get("/appeals?q=垃圾桶")).text
+    assert "垃圾桶满了三天没人清理" in page  # the first line of the description, on each card
+    assert 'value="垃圾桶"' in page  # the search box keeps what was typed
+
+
+async def test_supervisors_cannot_find_cases_by_phone(client: AsyncTestClient, web: Web, staffing: Staffing) -> None:
+    """Those who may not see phone numbers cannot probe for them either."""
+    await staffing.submit(at=hours_ago(1), submitter_phone="139 1234 5678")
+    await sign_in(client, web, "supervisor")
+    assert await listed(client, "q=13912345678") == []

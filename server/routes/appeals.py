@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import N_, current_locale, gettext
 from server.models import Appeal, AppealChannel, AppealStatus, Department, Evaluation, Role, SubmitterKind, User, VisitMethod
-from server.security import roles
+from server.security import STAFF_SIDE, roles
 from server.services import appeal_ledger as ledger
 from server.services import appeal_scope, appeals, exports
 from server.services.appeal_catalog import BY_CODE, CATEGORIES, categories_for
@@ -307,6 +307,9 @@ async def _case_page(
         values=values or {},
         local_time=_local(limits),
         note_choice=appeals.note_choice,
+        can_reclassify=user.role in STAFF_SIDE,
+        category_choices=[c for c in CATEGORIES if c.audience == appeal.submitter_kind],
+        place_options=await ledger.place_options(db_session) if user.role in STAFF_SIDE else [],
         **_labels(),
     )
 
@@ -385,6 +388,8 @@ async def case_action(
     request: Request, db_session: Db, settings: Config, reference: FromPath[str], action: FromPath[str]
 ) -> Template | Redirect:
     chosen = _enum_field(Action, action)
+    if chosen is Action.RECLASSIFY:
+        return await _reclassify(request, db_session, settings, reference)
     if chosen not in TRANSITIONS:
         raise NotFoundException
     appeal = await _visible_case(db_session, reference, _viewer(request))
@@ -414,6 +419,29 @@ async def case_action(
     # second writer would wait for this transaction's turn in the write queue, which it holds.
     await db_session.commit()
     flash(request, message)
+    return redirect(f"/appeals/{appeal.reference}")
+
+
+async def _reclassify(request: Request, db_session: AsyncSession, settings: Settings, reference: str) -> Template | Redirect:
+    """Staff correct the category and the place (a general-box case has no place until they set one)."""
+    appeal = await _visible_case(db_session, reference, _viewer(request))
+    form = await request.form()
+    values = {key: form.get(key) for key in form if key not in {"_csrf_token", "version"}}
+    try:
+        place_id = _uuid_field(form.get("place"), "place", N_("This place code is unknown."))
+        await appeals.reclassify(
+            db_session, appeal, appeals.Actor.for_user(current_user(request)), category=str(form.get("category") or ""),
+            place_id=place_id, seen_version=_seen_version(form.get("version")),
+        )
+    except ServiceError as error:
+        await db_session.rollback()
+        appeal = await _visible_case(db_session, reference, _viewer(request))
+        return await _case_page(
+            request, db_session, settings, appeal,
+            status_code=_refusal_status(error), error=error, error_action=Action.RECLASSIFY, values=values,
+        )
+    await db_session.commit()
+    flash(request, gettext("Category and place corrected."))
     return redirect(f"/appeals/{appeal.reference}")
 
 

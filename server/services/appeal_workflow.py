@@ -45,6 +45,7 @@ class Action(enum.StrEnum):
     COMMENT = "comment"  # 备注 / 监督意见
     OVERDUE = "overdue"  # recorded by the time-limit job
     EDIT = "edit"  # plain fields changed by a grid worker in the field (offline sync), not a transition
+    RECLASSIFY = "reclassify"  # staff correct the category or the place, not a transition
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,7 @@ ACTION_LABELS: dict[Action, str] = {
     Action.SUBMIT: N_("Submitted"),
     Action.OVERDUE: N_("Time limit passed"),
     Action.EDIT: N_("Details edited in the field"),
+    Action.RECLASSIFY: N_("Category and place corrected"),
     **{action: t.label for action, t in TRANSITIONS.items()},
 }
 

@@ -40,6 +40,7 @@ from server.services.appeal_catalog import BY_CODE
 from server.services.appeal_workflow import (
     OPEN,
     STATUS_LABELS,
+    STAFF_SIDE,
     SUBMITTER,
     Action,
     CaseFacts,
@@ -367,7 +368,7 @@ class ActionInput:
 # was resolved, why it was not accepted) are public; a comment is internal; any other note is
 # internal unless its author chose to reply to the submitter.
 NOTE_ALWAYS_PUBLIC = frozenset({Action.RESOLVE, Action.REJECT})
-NOTE_ALWAYS_INTERNAL = frozenset({Action.COMMENT, Action.EDIT, Action.OVERDUE})
+NOTE_ALWAYS_INTERNAL = frozenset({Action.COMMENT, Action.EDIT, Action.OVERDUE, Action.RECLASSIFY})
 
 
 def note_is_public(action: Action, actor: Actor, chosen: bool) -> bool:
@@ -453,6 +454,46 @@ async def edit_details(
         appeal, Action.EDIT, actor, max(at, appeal.received_at), appeal.status, appeal.status,
         note=note, data={"fields": sorted(values), **(data or {})}, public=False,
     ))
+    return changes
+
+
+async def reclassify(
+    session: AsyncSession,
+    appeal: Appeal,
+    actor: Actor,
+    *,
+    category: str,
+    place_id: UUID | None,
+    clock: Clock = utc_now,
+    seen_version: int | None = None,
+) -> dict[str, list[str | None]]:
+    """Staff correct a case's category (one of its audience's) and place (a general-box case has
+    none): a new version and an internal timeline entry with both values before and after. Any
+    status: the statistics count the corrected values. Returns what changed."""
+    if actor.principal not in STAFF_SIDE:
+        raise ScopeError(N_("Your role cannot take this action."))
+    await lock(session, [appeal])
+    if seen_version is not None and seen_version != appeal.version:
+        raise StaleCase(N_("Someone else updated this case a moment ago. Please look at its current state and try again."))
+    chosen = BY_CODE.get(category)
+    if chosen is None or chosen.audience != appeal.submitter_kind:
+        raise ServiceError(N_("Choose a category."), field="category")
+    place = await session.get(Place, place_id) if place_id else None
+    if place_id is not None and place is None:
+        raise ServiceError(N_("This place code is unknown."), field="place")
+    old_place = await session.get(Place, appeal.place_id) if appeal.place_id else None
+    changes: dict[str, list[str | None]] = {}
+    if appeal.category != category:
+        changes["category"] = [appeal.category, category]
+    if appeal.place_id != place_id:
+        changes["place"] = [old_place.name if old_place else None, place.name if place else None]
+    if not changes:
+        raise ServiceError(N_("Nothing was changed."), field="category")
+    appeal.category = category
+    appeal.place_id = place_id
+    appeal.version += 1
+    session.add(_event(appeal, Action.RECLASSIFY, actor, clock(), appeal.status, appeal.status, note=None, data=changes, public=False))
+    await session.flush()
     return changes
 
 

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from httpx import Response
 from litestar.testing import AsyncTestClient
 from PIL import Image
 
-from server.models import AppealStatus, Evaluation, Role, VisitMethod
+from server.models import AppealStatus, Evaluation, PlaceKind, Role, VisitMethod
+from server.services import places
 from server.services.appeal_workflow import Action
 from server.services.appeals import ActionInput
 from server.settings import Settings
 from tests.helpers import Web
-from tests.integration.staff_cases import Staffing, make_staffing, sign_in
+from tests.integration.staff_cases import Staffing, in_session, make_staffing, sign_in
 
 S = AppealStatus
 
@@ -371,3 +373,31 @@ async def test_acting_on_an_out_of_date_page_is_refused_with_the_current_state_a
     )
     assert "我这边也修好了</textarea>" in response.text  # kept where it can be copied
     assert f'name="version" value="{shown + 1}"' in response.text  # the refreshed page acts on the new version
+
+
+async def test_staff_set_the_place_of_a_general_box_case_and_correct_its_category(
+    client: AsyncTestClient, web: Web, staffing: Staffing, settings: Settings
+) -> None:
+    """A general-box case has no place: staff set one and correct the category; the timeline shows
+    both changes; a department cannot; a category of the other audience is refused, nothing written."""
+    reference = await staffing.submit()
+    place_id = await in_session(settings, lambda s: _a_compound(s))
+    await sign_in(client, web, "dept-cgj")
+    assert (await post(web, reference, "reclassify", category="environment", place=str(place_id))).status_code == 403
+    await web.logout()
+    await sign_in(client, web, "staff")
+    before = await staffing.state(reference)
+    response = await post(web, reference, "reclassify", category="parking", place=str(place_id))  # an enterprise category
+    await refused(staffing, reference, response, 400, "Choose a category.", before)
+    response = await post(web, reference, "reclassify", category="environment", place=str(place_id))
+    assert response.status_code == 303
+    case = await staffing.case(reference)
+    assert (case.category, case.place_id) == ("environment", place_id)
+    page = (await client.get(f"/appeals/{reference}")).text
+    assert "Category and place corrected." in page
+    assert "Place: — → 测试街道" in page
+    assert "Category: " in page and " → " in page
+
+
+async def _a_compound(session: Any) -> Any:
+    return (await places.create_place(session, kind=PlaceKind.SUBDISTRICT, name="测试街道", parent=None)).id

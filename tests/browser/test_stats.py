@@ -29,6 +29,31 @@ def test_public_summary_for_anyone(page: Page, live_server: LiveServer) -> None:
     expect(page.get_by_text("Satisfaction rate").first).to_be_visible()
     expect(page.get_by_role("link", name="Open the suggestion box")).to_be_visible()
     assert_accessible(page)
+    assert_nothing_clipped(page)
+
+
+# Tables on a 390 px phone stack their cells (or scroll visibly): nothing is cut off at the edge.
+CLIPPED = """() => [...document.querySelectorAll("table")].filter((table) => {
+  const box = table.closest(".table-wrap") || table.parentElement;
+  return box.scrollWidth > box.clientWidth + 1;
+}).length + (document.scrollingElement.scrollWidth > window.innerWidth ? 100 : 0)"""
+
+
+def assert_nothing_clipped(page: Page) -> None:
+    assert page.evaluate(CLIPPED) == 0
+
+
+def test_staff_pages_fit_a_phone(page: Page, live_server: LiveServer) -> None:
+    """The ledger (cards, search first) and a case page with its whistle table fit 390 px."""
+    in_english(page)
+    sign_in(page, "staff")
+    page.goto("/appeals")
+    expect(page.get_by_role("searchbox", name="Search")).to_be_visible()
+    assert_nothing_clipped(page)
+    assert_accessible(page)
+    page.locator("#ledger-results a[href^='/appeals/']").first.click()
+    assert_nothing_clipped(page)
+    assert_accessible(page)
 
 
 def test_staff_filter_the_dashboard_by_period(page: Page, live_server: LiveServer) -> None:

@@ -57,6 +57,17 @@ async def _report_in_deadline_passes(settings: Settings, reference: str, departm
         await config.get_engine().dispose()
 
 
+async def _tracking_code(settings: Settings, reference: str) -> str:
+    config = make_alchemy_config(settings)
+    try:
+        async with session_scope(config) as session:
+            appeal = await appeals.get_by_reference(session, reference)
+            assert appeal is not None
+            return appeal.tracking_code
+    finally:
+        await config.get_engine().dispose()
+
+
 def sign_in(page: Page, username: str) -> None:
     page.goto("/lang/en?next=/login")
     page.get_by_label("Username").fill(username)
@@ -91,8 +102,19 @@ def test_staff_whistle_and_the_department_reports_in_and_resolves(page: Page, li
     open_action(page, "transfer")
     transfer = page.locator("#action-transfer")
     transfer.get_by_label("To a department").select_option(label="区城管")
+    # Every note says who will read it; internal is the default, a reply to the resident a choice.
+    transfer.get_by_label("Note (optional)").fill("钱先生家有卧床老人，上门前先电话联系")
+    expect(transfer.get_by_label("Internal only (staff and departments)")).to_be_checked()
     transfer.get_by_role("button", name="Transfer").click()
+    expect(page.get_by_role("status").filter(has_text="Transferred to 区城管.")).to_be_visible()  # what just happened
     expect(page.get_by_text("To department: 区城管")).to_be_visible()
+    expect(page.get_by_text("Internal note")).to_be_visible()
+    assert_accessible(page)
+    tracking = run_isolated(asyncio.run, _tracking_code(live_server.settings, reference))
+    page.goto(f"/track/{tracking}")
+    expect(page.get_by_text("Transfer", exact=True)).to_be_visible()
+    expect(page.get_by_text("钱先生家有卧床老人")).to_have_count(0)  # never on the resident's page
+    page.goto(f"/appeals/{reference}")
 
     # The whistle: 区住建 and 区城管 must report in by tomorrow.
     open_action(page, "whistle")

@@ -32,6 +32,7 @@ bench: test-setup
 	$(BIN)/python -m bench.pages $(BENCH_ARGS)
 	$(BIN)/python -m bench.sync_http
 	$(BIN)/python -m bench.page_weight
+	$(BIN)/python -m bench.sync_pull
 	$(BIN)/python -m bench.lighthouse
 
 # Soak and kill (bounded, loopback): SQLite with one process, then PostgreSQL with two and Redis.

@@ -8,7 +8,6 @@ import csv
 import io
 import logging
 import struct
-import time
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -123,12 +122,11 @@ def one_colour_png(size: int) -> bytes:
 async def test_small_files_with_huge_pictures_are_refused_without_decoding(web: Web, db: AsyncSession, english: None) -> None:
     bomb = one_colour_png(8900)
     assert len(bomb) < 1_000_000
-    started = time.perf_counter()
     response = await suggest(web, GOOD, [("photos", (f"p{i}.png", bomb, "image/png")) for i in range(3)])
-    elapsed = time.perf_counter() - started
     assert response.status_code == 400
+    # This message comes from the size in the picture's header, checked before any pixel is decoded
+    # (the decode took 4-14 s; the time itself is measured in bench/, not here).
     assert "This photo is too large to process; please send a smaller one." in response.text
-    assert elapsed < 2, f"the refusal took {elapsed:.1f} s: the images were decoded"  # was 4-14 s
     assert await db.scalar(select(Appeal.id)) is None
 
 
@@ -136,11 +134,17 @@ async def test_big_text_bodies_are_refused_before_they_are_read(client: AsyncTes
     """A 15 MB `a=b&…` form used to stall the server for seconds; a text form is small now."""
     token = await web.csrf("/suggest")
     flood = f"_csrf_token={token}&".encode() + b"a=b&" * (4 * 1024 * 1024 // 4)
-    started = time.perf_counter()
     suggested = await client.post("/suggest", content=flood, headers={"content-type": "application/x-www-form-urlencoded"})
     login = await client.post("/login", content=flood[: 2 * 1024 * 1024], headers={"content-type": "application/x-www-form-urlencoded"})
     assert (suggested.status_code, login.status_code) == (413, 413)
-    assert time.perf_counter() - started < 2
+    # Refused on the declared length, before a byte of the body is read: a request that only claims
+    # to be big is refused the same way (how long it takes belongs in bench/, not here).
+    small = f"_csrf_token={token}&a=b".encode()
+    claimed = await client.post(
+        "/suggest", content=small,
+        headers={"content-type": "application/x-www-form-urlencoded", "content-length": str(5 * 1024 * 1024)},
+    )
+    assert claimed.status_code == 413
 
 
 async def test_refused_submissions_count_towards_a_limit(web: Web) -> None:

@@ -145,6 +145,28 @@ async def add_response_headers(message: Message, scope: Scope) -> None:
             headers["cache-control"] = "no-store"
 
 
+CSRF_COOKIE = "shanzhi_csrf"
+
+
+def keep_csrf_cookie(max_age: int) -> Any:
+    """Litestar's CSRF cookie lasts as long as the browser runs; a grid worker's session outlives a
+    browser restart, and the pages saved on the phone carry the token of that cookie: a new cookie
+    would make every saved form (sign-out included) answer "页面已过期". The cookie lives as long as
+    the session may."""
+    prefix = f"{CSRF_COOKIE}=".encode()
+    suffix = f"; Max-Age={max_age}".encode()
+
+    async def before_send(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        headers = message.get("headers") or []
+        for index, (name, value) in enumerate(headers):
+            if name.lower() == b"set-cookie" and value.startswith(prefix) and b"max-age" not in value.lower():
+                headers[index] = (name, value + suffix)
+
+    return before_send
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     alchemy = make_alchemy_config(settings)
@@ -192,7 +214,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
-            cookie_name="shanzhi_csrf",
+            cookie_name=CSRF_COOKIE,
             header_name="x-csrftoken",
             cookie_httponly=True,
             cookie_secure=settings.cookie_secure,
@@ -203,7 +225,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         template_config=make_template_config(assets),
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
-        before_send=[add_response_headers],
+        before_send=[add_response_headers, keep_csrf_cookie(settings.session_max_age)],
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "assets": Provide(lambda: assets, use_cache=True, sync_to_thread=False),

@@ -326,3 +326,12 @@ async def test_signed_in_user_visiting_login_goes_home(client: AsyncTestClient, 
     response = await client.get("/login")
     assert response.status_code == 303
     assert response.headers["location"] == ROLE_HOME[Role.CANTEEN_MANAGER]
+
+
+async def test_the_form_token_cookie_outlives_a_browser_restart_like_the_session(client: AsyncTestClient, settings: Settings) -> None:
+    """A grid worker's session survives closing the browser, and so must the form token: pages saved
+    on the phone carry it, and a new one would turn every saved form (sign-out too) into 页面已过期."""
+    response = await client.get("/login")
+    cookies = [v for k, v in response.headers.multi_items() if k.lower() == "set-cookie" and v.startswith("shanzhi_csrf=")]
+    assert len(cookies) == 1
+    assert f"Max-Age={settings.session_max_age}" in cookies[0]

@@ -148,6 +148,19 @@ async function cacheFirst(request) {
   return response;
 }
 
+// A saved copy of this very URL is revalidated with its ETag: an unchanged page answers 304 (a few
+// hundred bytes) and the saved copy is shown; a changed one comes whole and replaces it.
+async function revalidate(request, cache) {
+  const saved = await cache.match(request);
+  const etag = saved && saved.headers.get("ETag");
+  if (!etag) return fetch(request);
+  const response = await fetch(
+    new Request(request.url, { headers: { "If-None-Match": etag }, credentials: "same-origin", redirect: "manual" }),
+  );
+  if (response.status !== 304) return response;
+  return (await cache.match(request)) || fetch(request);
+}
+
 function isSavablePage(request, response) {
   const type = response.headers.get("content-type") || "";
   // Only real pages at plain addresses: not redirects (to the login page), not errors, and never an
@@ -210,7 +223,7 @@ async function networkFirstPage(event) {
   const request = event.request;
   const cache = await caches.open(PAGES_CACHE);
   const cached = cache.match(request).then((hit) => hit || cache.match(request, { ignoreSearch: true }));
-  const network = fetch(request);
+  const network = revalidate(request, cache);
   // Whatever the page gets, the fresh copy is saved (or the saved pages dropped when the session ended).
   event.waitUntil(
     network

@@ -27,6 +27,7 @@ from server.assets import AssetManifest
 from server.db import make_alchemy_config
 from server.diagnostics import LoopLagProbe
 from server.edge import edge
+from server.etags import PageETagMiddleware
 from server.errors import exception_handlers
 from server.models import StoreItem, User
 from server.routes import auth, health, home, posters, pwa, suggest, track
@@ -204,7 +205,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # (SQLAlchemyPlugin would add its init plugin at the end of the list, after ours.)
         plugins=[SQLAlchemyInitPlugin(config=alchemy), SQLAlchemySerializationPlugin(), BackgroundTasks([worker, lag_probe])],
         stores=make_stores(settings, alchemy),
-        middleware=[session_config.middleware, RequestContextMiddleware(load_user, settings.locale)],
+        middleware=[PageETagMiddleware, session_config.middleware, RequestContextMiddleware(load_user, settings.locale)],
         guards=[access_guard],
         # Every text response compressed (brotli, else gzip): a phone on a weak signal gets a page in a
         # few kilobytes. Photos and other binary formats are compressed already.

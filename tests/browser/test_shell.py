@@ -53,6 +53,19 @@ def test_grid_worker_signs_in_and_the_app_opens_offline(page: Page, live_server:
     wait_until_saved(page, "/grid")
     wait_until(page, CACHED_FIELD_APP)  # the grid worker's phone gets the field app at once
 
+    # Online again on a saved page: the worker revalidates its copy (ETag) and the unchanged page
+    # costs a 304, not the page. (The outbox page has no clock on it: it cannot change in between.)
+    page.goto("/field/outbox")
+    wait_until_saved(page, "/field/outbox")
+    page.goto("/field/outbox")
+    wait_until(page, "() => document.readyState === 'complete'")
+    for _ in range(50):  # the access log line is written just after the answer
+        if '"GET /field/outbox HTTP/1.1" 304' in live_server.log_path.read_text():
+            break
+        page.wait_for_timeout(100)
+    assert '"GET /field/outbox HTTP/1.1" 304' in live_server.log_path.read_text()
+    page.goto("/grid")
+
     live_server.stop()
 
     page.goto("/grid")

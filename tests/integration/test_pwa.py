@@ -141,3 +141,17 @@ async def test_text_responses_are_compressed_for_a_phone_on_a_weak_signal(client
     for path in scripts:
         asset = await client.get(path, headers={"Accept-Encoding": "br, gzip"})
         assert asset.headers.get("content-encoding") in {"br", "gzip"}, path
+
+
+async def test_an_unchanged_page_is_revalidated_for_a_few_hundred_bytes(client: AsyncTestClient) -> None:
+    """The service worker sends back the tag of the copy it saved: an unchanged page answers 304 with
+    no body; a page that changed answers 200 with its new tag. Pages stay out of the browser's cache."""
+    first = await client.get("/suggest")
+    etag = first.headers["etag"]
+    assert etag.startswith('W/"') and first.headers["cache-control"] == "no-store"
+    again = await client.get("/suggest", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == etag
+    other = await client.get("/track", headers={"If-None-Match": etag})  # another page: another body
+    assert other.status_code == 200 and other.headers["etag"] != etag
+    assert "etag" not in (await client.get("/manifest.webmanifest")).headers  # pages only

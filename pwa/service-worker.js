@@ -45,6 +45,17 @@ self.addEventListener("sync", (event) => {
 
 const INSTALL_RETRIES = 3;
 
+// One asset at a time with a few retries, not one all-or-nothing addAll: on a weak signal a single
+// failed download would otherwise throw the whole install away until the next page load.
+async function precache(urls) {
+  const cache = await caches.open(STATIC_CACHE);
+  await Promise.all(
+    urls.map(async (url) => {
+      if (!(await cache.match(url))) await withRetries(() => cache.add(url));
+    }),
+  );
+}
+
 async function withRetries(step) {
   for (let attempt = 1; ; attempt += 1) {
     try {
@@ -61,14 +72,7 @@ self.addEventListener("install", (event) => {
   // swapped under an open page.
   event.waitUntil(
     (async () => {
-      // One asset at a time with a few retries, not one all-or-nothing addAll: on a weak signal a
-      // single failed download would otherwise throw the whole install away until the next page load.
-      const cache = await caches.open(STATIC_CACHE);
-      await Promise.all(
-        PRECACHE_URLS.map(async (url) => {
-          if (!(await cache.match(url))) await withRetries(() => cache.add(url));
-        }),
-      );
+      await precache(PRECACHE_URLS);
       const pages = await caches.open(PAGES_CACHE);
       await withRetries(() => pages.add(new Request(OFFLINE_URL, { credentials: "same-origin" })));
     })(),
@@ -103,13 +107,8 @@ self.addEventListener("message", (event) => {
     // A signed-in page: cache its audience's files now (the field app for a grid worker), so they
     // are there offline even if no page has used them yet.
     const urls = [...(AUDIENCE_URLS.signed_in || []), ...(AUDIENCE_URLS[event.data.audience] || [])];
-    event.waitUntil(
-      caches.open(STATIC_CACHE).then((cache) =>
-        Promise.all(urls.map(async (url) => {
-          if (!(await cache.match(url))) await withRetries(() => cache.add(url)).catch(() => null);
-        })),
-      ),
-    );
+    event.waitUntil(precache([...new Set(urls)]).catch(() => null)); // what fails is cached on first use
+
   } else if (type === "PURGE_PAGES") {
     // After sign-out: drop saved pages (they may hold personal data), keep the offline page.
     event.waitUntil(purgePages());
@@ -149,16 +148,16 @@ async function cacheFirst(request) {
 }
 
 // A saved copy of this very URL is revalidated with its ETag: an unchanged page answers 304 (a few
-// hundred bytes) and the saved copy is shown; a changed one comes whole and replaces it.
+// hundred bytes) and the saved copy is shown (`saved: true`: nothing to save again); a changed one
+// comes whole and replaces it.
 async function revalidate(request, cache) {
   const saved = await cache.match(request);
   const etag = saved && saved.headers.get("ETag");
-  if (!etag) return fetch(request);
+  if (!etag) return { response: await fetch(request), saved: false };
   const response = await fetch(
     new Request(request.url, { headers: { "If-None-Match": etag }, credentials: "same-origin", redirect: "manual" }),
   );
-  if (response.status !== 304) return response;
-  return (await cache.match(request)) || fetch(request);
+  return response.status === 304 ? { response: saved, saved: true } : { response, saved: false };
 }
 
 function isSavablePage(request, response) {
@@ -223,13 +222,14 @@ async function networkFirstPage(event) {
   const request = event.request;
   const cache = await caches.open(PAGES_CACHE);
   const cached = cache.match(request).then((hit) => hit || cache.match(request, { ignoreSearch: true }));
-  const network = revalidate(request, cache);
+  const revalidated = revalidate(request, cache);
+  const network = revalidated.then(({ response }) => response);
   // Whatever the page gets, the fresh copy is saved (or the saved pages dropped when the session ended).
   event.waitUntil(
-    network
-      .then((response) => {
+    revalidated
+      .then(({ response, saved }) => {
         if (endsSession(response)) return purgePages();
-        if (isSavablePage(request, response)) return putPage(request, response.clone());
+        if (!saved && isSavablePage(request, response)) return putPage(request, response.clone());
         return null;
       })
       .catch(() => null),

@@ -16,11 +16,11 @@ STATIC_PREFIX = "/static"
 NOT_STATIC = {"service-worker.js", "manifest.webmanifest"}
 NOT_SERVED_SUFFIXES = {".md"}
 # Precached by audience: a resident's first visit downloads only the public shell; a signed-in page
-# asks the worker for its audience's files (the field app for grid workers, print styles for
-# staff), and any other file is cached the first time a page uses it.
+# asks the worker for the files of every signed-in user ("signed_in": print styles) and of its
+# role (the field app for grid workers); any other file is cached the first time a page uses it.
 SHELL = ("css/app.css", "js/app.js", "vendor/htmx.min.js", "icons/favicon.svg")
 AUDIENCES: dict[str, tuple[str, ...]] = {
-    "grid_worker": ("js/outbox.js", "js/field.js", "css/print.css"),
+    "grid_worker": ("js/outbox.js", "js/field.js"),
     "signed_in": ("css/print.css", "js/print.js"),
 }
 OUTBOX = "js/outbox.js"  # imported by the worker itself (Background Sync flushes the field outbox)

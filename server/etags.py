@@ -7,8 +7,8 @@ unchanged page costs a few hundred bytes instead of the page."""
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
+from litestar.datastructures import Headers, MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 # Headers a 304 carries (RFC 9110 15.4.5): the validators and caching metadata, and any cookie the
@@ -16,16 +16,9 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 KEPT_ON_304 = {b"etag", b"cache-control", b"vary", b"set-cookie", b"date", b"expires", b"content-location"}
 
 
-def _header(headers: Any, name: bytes) -> bytes:
-    for key, value in headers:
-        if key.lower() == name:
-            return bytes(value)
-    return b""
-
-
-def _matches(if_none_match: bytes, etag: bytes) -> bool:
-    wanted = {tag.strip() for tag in if_none_match.split(b",")}
-    return etag in wanted or b"*" in wanted
+def _matches(if_none_match: str, etag: str) -> bool:
+    wanted = {tag.strip() for tag in if_none_match.split(",")}
+    return etag in wanted or "*" in wanted
 
 
 class PageETagMiddleware:
@@ -38,7 +31,7 @@ class PageETagMiddleware:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        if_none_match = _header(scope.get("headers", []), b"if-none-match")
+        if_none_match = Headers.from_scope(scope).get("if-none-match", "")
         start: Message | None = None
         passing = False
         chunks: list[bytes] = []
@@ -46,8 +39,8 @@ class PageETagMiddleware:
         async def buffered(message: Message) -> None:
             nonlocal start, passing
             if message["type"] == "http.response.start":
-                content_type = _header(message.get("headers", []), b"content-type")
-                if message["status"] != 200 or not content_type.startswith(b"text/html"):
+                content_type = MutableScopeHeaders.from_message(message).get("content-type", "")
+                if message["status"] != 200 or not content_type.startswith("text/html"):
                     passing = True
                     await send(message)
                     return
@@ -60,14 +53,14 @@ class PageETagMiddleware:
             if message.get("more_body"):
                 return
             body = b"".join(chunks)
-            etag = b'W/"' + hashlib.sha256(body).hexdigest()[:24].encode() + b'"'
-            headers = list(start.get("headers", []))
+            etag = f'W/"{hashlib.sha256(body).hexdigest()[:24]}"'
+            headers = [*start.get("headers", []), (b"etag", etag.encode())]
             if if_none_match and _matches(if_none_match, etag):
                 kept = [(k, v) for k, v in headers if k.lower() in KEPT_ON_304]
-                await send({"type": "http.response.start", "status": 304, "headers": [*kept, (b"etag", etag)]})
+                await send({"type": "http.response.start", "status": 304, "headers": kept})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
-            await send({**start, "headers": [*headers, (b"etag", etag)]})
+            await send({**start, "headers": headers})
             await send({"type": "http.response.body", "body": body, "more_body": False})
 
         await self.app(scope, receive, buffered)

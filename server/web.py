@@ -74,6 +74,12 @@ def current_user(request: Request) -> CurrentUser | None:
     return request.scope.get("user")
 
 
+def client_address(request: Request) -> str:
+    """The client's address, the key of per-client limits (behind a proxy named in
+    SHANZHI_TRUSTED_PROXIES, the address it forwards: uvicorn sets it, server/cli.py)."""
+    return request.client.host if request.client else "unknown"
+
+
 def use_request_locale(request: Request) -> str:
     """Make the request's language current. Exception handlers run outside the request middleware
     (and 404/405 before any route), so pages rendered there must set it themselves."""
@@ -98,10 +104,10 @@ def _flashes(request: Request, user: Any) -> list[str]:
     # Shown by the page a redirect leads to (a GET). A page rendered by a POST (a refused form) leaves
     # them for later: taking them would write the session while the POST's transaction holds the
     # SQLite write queue.
-    if user is None or request.method != "GET" or "session" not in request.scope:
+    if user is None or request.method != "GET":
         return []
-    session = request.scope.get("session") or {}
-    return list(request.session.pop(FLASH_KEY, [])) if FLASH_KEY in session else []
+    session = request.scope.get("session")  # read without creating one
+    return list(request.session.pop(FLASH_KEY)) if session and FLASH_KEY in session else []
 
 
 def page_context(request: Request, **context: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from litestar.response import File, Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import N_, current_locale, gettext
-from server.models import Appeal, AppealChannel, AppealStatus, Department, Evaluation, Role, SubmitterKind, User, VisitMethod
+from server.models import Appeal, AppealChannel, AppealEvent, AppealStatus, Evaluation, Role, SubmitterKind, VisitMethod
 from server.security import STAFF_SIDE, roles
 from server.services import appeal_ledger as ledger
 from server.services import appeal_scope, appeals, exports
@@ -402,24 +402,13 @@ async def case_action(
         if actor.principal not in transition_for(chosen).principals:
             raise appeals.ScopeError(N_("Your role cannot take this action."))
         payload = await _payload(chosen, form, limits)
-        await appeals.act(
+        event = await appeals.act(
             db_session, appeal, chosen, actor, payload, limits=limits, uploads_dir=settings.uploads_dir,
             seen_version=_seen_version(form.get("version")),
         )
     except ServiceError as error:
-        # Nothing of a refused action is kept, not even what the service changed before it refused.
-        await db_session.rollback()
-        appeal = await _visible_case(db_session, reference, _viewer(request))
-        return await _case_page(
-            request, db_session, settings, appeal,
-            status_code=_refusal_status(error), error=error, error_action=chosen, values=values,
-        )
-    message = await _done_message(db_session, appeal, chosen, payload)
-    # Commit before the session (which may live in the database) stores the message: on SQLite a
-    # second writer would wait for this transaction's turn in the write queue, which it holds.
-    await db_session.commit()
-    flash(request, message)
-    return redirect(f"/appeals/{appeal.reference}")
+        return await _refused(request, db_session, settings, reference, error, chosen, values)
+    return await _done(request, db_session, appeal, _done_message(appeal, event))
 
 
 async def _reclassify(request: Request, db_session: AsyncSession, settings: Settings, reference: str) -> Template | Redirect:
@@ -434,29 +423,42 @@ async def _reclassify(request: Request, db_session: AsyncSession, settings: Sett
             place_id=place_id, seen_version=_seen_version(form.get("version")),
         )
     except ServiceError as error:
-        await db_session.rollback()
-        appeal = await _visible_case(db_session, reference, _viewer(request))
-        return await _case_page(
-            request, db_session, settings, appeal,
-            status_code=_refusal_status(error), error=error, error_action=Action.RECLASSIFY, values=values,
-        )
+        return await _refused(request, db_session, settings, reference, error, Action.RECLASSIFY, values)
+    return await _done(request, db_session, appeal, gettext("Category and place corrected."))
+
+
+async def _refused(
+    request: Request, db_session: AsyncSession, settings: Settings, reference: str, error: ServiceError,
+    action: Action, values: dict[str, Any],
+) -> Template:
+    """The case page again, with the reason and what was typed. Nothing of a refused action is kept,
+    not even what the service changed before it refused."""
+    await db_session.rollback()
+    appeal = await _visible_case(db_session, reference, _viewer(request))
+    return await _case_page(
+        request, db_session, settings, appeal, status_code=_refusal_status(error), error=error, error_action=action, values=values,
+    )
+
+
+async def _done(request: Request, db_session: AsyncSession, appeal: Appeal, message: str) -> Redirect:
+    """Back to the case page, which says what just happened. Commit before the session (which may
+    live in the database) stores the message: on SQLite a second writer would wait for this
+    transaction's turn in the write queue, which it holds."""
     await db_session.commit()
-    flash(request, gettext("Category and place corrected."))
+    flash(request, message)
     return redirect(f"/appeals/{appeal.reference}")
 
 
-async def _done_message(db_session: AsyncSession, appeal: Any, action: Action, payload: appeals.ActionInput) -> str:
-    """What the user just did, in words (shown once on the case page after the redirect)."""
-    if action is Action.TRANSFER:
-        department = await db_session.get(Department, payload.department_id) if payload.department_id else None
-        person = await db_session.get(User, payload.assignee_id) if payload.assignee_id else None
-        names = "、".join(n for n in (department.name if department else None, person.display_name if person else None) if n)
+def _done_message(appeal: Appeal, event: AppealEvent) -> str:
+    """What the user just did, in words, from what the action recorded on the timeline."""
+    data = event.data or {}
+    if event.action == Action.TRANSFER:
+        names = "、".join(n for n in (data.get("department"), data.get("assignee")) if n)
         return gettext("Transferred to %(name)s.") % {"name": names}
-    if action is Action.WHISTLE:
-        names = [d.name for d in await appeals.departments(db_session) if d.id in set(payload.department_ids)]
-        return gettext("Summoned: %(names)s.") % {"names": "、".join(names)}
+    if event.action == Action.WHISTLE:
+        return gettext("Summoned: %(names)s.") % {"names": "、".join(data.get("departments") or [])}
     return gettext("%(action)s: done. The case is now %(status)s.") % {
-        "action": gettext(ACTION_LABELS[action]), "status": gettext(STATUS_LABELS[appeal.status]),
+        "action": gettext(ACTION_LABELS[Action(event.action)]), "status": gettext(STATUS_LABELS[appeal.status]),
     }
 
 

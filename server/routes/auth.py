@@ -17,7 +17,7 @@ from server.security import SESSION_USER_KEY, public, rotate_session, signed_in
 from server.services import accounts
 from server.settings import SUPPORTED_LOCALES, Settings
 from server.login_guard import LoginGuard
-from server.web import ROLE_HOME, current_user, redirect, render, safe_next
+from server.web import ROLE_HOME, client_address, current_user, redirect, render, safe_next
 
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 
@@ -60,7 +60,7 @@ async def login(
 ) -> Template | Redirect:
     username = data.username.strip()[:64]
     guard = LoginGuard(request.app.stores.get("rate_limit"), limit=settings.login_rate_limit)
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request)
     account = accounts.normalise_username(username)
 
     def again(message: str, status_code: int) -> Template:

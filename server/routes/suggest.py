@@ -29,7 +29,7 @@ from server.services.photos import (
 )
 from server.settings import Settings
 from server.throttle import FailureThrottle
-from server.web import redirect, render
+from server.web import client_address, redirect, render
 
 # Three photos of at most 5 MB each, plus the text fields and multipart framing.
 MAX_BODY = 16 * 1024 * 1024
@@ -144,7 +144,7 @@ async def _submit(request: Request, db_session: AsyncSession, settings: Settings
     form = SuggestForm.from_form(raw)
     photos = await _photos(raw)
     store = request.app.stores.get("rate_limit")
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request)
     browser = _browser(request)
     # (throttle, key) pairs that must all have room: per browser plus the address ceiling, or, for a
     # client without the cookie, the strict limit per address.

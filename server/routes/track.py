@@ -32,7 +32,7 @@ from server.services.errors import ServiceError
 from server.services.photos import photo_path
 from server.settings import Settings
 from server.throttle import FailureThrottle
-from server.web import public_url, redirect, render
+from server.web import client_address, public_url, redirect, render
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -229,7 +229,7 @@ async def track_photo(
 
 # Guessing a 查询码 (10^6 values) stays infeasible: each reference takes at most
 # FIND_LIMIT_PER_CASE wrong codes a day, and each client FIND_LIMIT_PER_CLIENT an hour, whichever
-# comes first (docs/appeals.md, "Finding a case by its number"). A right code does not reset them.
+# comes first (docs/appeals.md, "Case number and 查询码"). A right code does not reset them.
 FIND_LIMIT_PER_CASE = 10
 FIND_WINDOW_PER_CASE = 24 * 3600
 FIND_LIMIT_PER_CLIENT = 20
@@ -273,7 +273,7 @@ async def find_case(
     per_case = FailureThrottle(store, limit=FIND_LIMIT_PER_CASE, window=FIND_WINDOW_PER_CASE)
     per_client = FailureThrottle(store, limit=FIND_LIMIT_PER_CLIENT, window=FIND_WINDOW_PER_CLIENT)
     case_key = f"track:case:{form.reference}"
-    client_key = f"track:ip:{request.client.host if request.client else 'unknown'}"
+    client_key = f"track:ip:{client_address(request)}"
     if await per_case.is_blocked(case_key) or await per_client.is_blocked(client_key):
         message = _("Too many wrong query codes. Please try again tomorrow, or call the subdistrict office with your case number.")
         return _find_page(request, form, {"form": message}, status_code=429)

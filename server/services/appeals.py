@@ -472,9 +472,7 @@ async def reclassify(
     status: the statistics count the corrected values. Returns what changed."""
     if actor.principal not in STAFF_SIDE:
         raise ScopeError(N_("Your role cannot take this action."))
-    await lock(session, [appeal])
-    if seen_version is not None and seen_version != appeal.version:
-        raise StaleCase(N_("Someone else updated this case a moment ago. Please look at its current state and try again."))
+    await lock_as_seen(session, appeal, seen_version)
     chosen = BY_CODE.get(category)
     if chosen is None or chosen.audience != appeal.submitter_kind:
         raise ServiceError(N_("Choose a category."), field="category")
@@ -498,6 +496,14 @@ async def reclassify(
 
 
 LOCKED_KEY = "shanzhi.locked_appeals"
+
+
+async def lock_as_seen(session: AsyncSession, appeal: Appeal, seen_version: int | None) -> None:
+    """Lock the case (see `lock`); when someone changed it since the user's page showed
+    `seen_version`, StaleCase: people act on what they can see, not on a guess."""
+    await lock(session, [appeal])
+    if seen_version is not None and seen_version != appeal.version:
+        raise StaleCase(N_("Someone else updated this case a moment ago. Please look at its current state and try again."))
 
 
 async def lock(session: AsyncSession, appeals: Sequence[Appeal] | Sequence[UUID]) -> list[Appeal]:
@@ -551,9 +557,7 @@ async def act(
     and when is the transition table's (`appeal_workflow.refusal`); what each action does is its
     handler in STEPS."""
     payload = payload or ActionInput()
-    await lock(session, [appeal])
-    if seen_version is not None and seen_version != appeal.version:
-        raise StaleCase(N_("Someone else updated this case a moment ago. Please look at its current state and try again."))
+    await lock_as_seen(session, appeal, seen_version)
     found = refusal(await case_facts(session, appeal, actor), action, actor)
     if found is not None:
         raise _refuse(found)

@@ -149,17 +149,22 @@ def text_phone(session: AsyncSession, phone: str, kind: str, text: str, params: 
     """A message for someone with no account (a resident who left a phone number), through every
     outbound channel (the gateway behind the webhook sends it as an SMS); stored in this transaction,
     sent by the worker. Returns the number of messages stored (0 when no channel is configured)."""
-    rows = [
-        OutboundMessage(
-            channel=channel.name, user_id=None, kind=kind, message=text, params={**params, "phone": phone},
-            appeal_id=appeal_id, status=OutboundStatus.PENDING, attempts=0, next_attempt_at=datetime.now(UTC),
-        )
-        for channel in _channels
-    ]
+    rows = _outbound(None, kind, text, {**params, "phone": phone}, appeal_id)
     session.add_all(rows)
     if rows:
         session.sync_session.info[CREATED_KEY] = True
     return len(rows)
+
+
+def _outbound(user_id: UUID | None, kind: str, text: str, params: dict[str, Any], appeal_id: UUID | None) -> list[OutboundMessage]:
+    """One message per configured outbound channel, due now (the worker sends it after the commit)."""
+    return [
+        OutboundMessage(
+            channel=channel.name, user_id=user_id, kind=kind, message=text, params=params,
+            appeal_id=appeal_id, status=OutboundStatus.PENDING, attempts=0, next_attempt_at=datetime.now(UTC),
+        )
+        for channel in _channels
+    ]
 
 
 @dataclass(frozen=True)
@@ -223,14 +228,7 @@ async def notify_many(session: AsyncSession, notices: Sequence[Notice]) -> int:
                 user_id=user_id, kind=notice.kind, appeal_id=notice.appeal_id, message=notice.text, params=params, dedupe_key=key
             )
         ]
-        made += [
-            OutboundMessage(
-                channel=channel.name, user_id=user_id, kind=notice.kind, message=notice.text, params=params,
-                appeal_id=notice.appeal_id, status=OutboundStatus.PENDING, attempts=0, next_attempt_at=datetime.now(UTC),
-            )
-            for channel in _channels
-        ]
-        return made
+        return made + _outbound(user_id, notice.kind, notice.text, params, notice.appeal_id)
 
     created: list[tuple[str, Notice, UUID]] = []
     try:

@@ -113,6 +113,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_until_serving(url: str, *, what: str = "the app") -> None:
+    """Until /healthz answers (at most 30 s)."""
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start")
+
+
 @contextmanager
 def serve(command: list[str], env: dict[str, str]) -> Iterator[Server]:
     port = _free_port()
@@ -122,14 +133,7 @@ def serve(command: list[str], env: dict[str, str]) -> Iterator[Server]:
     )
     server = Server(process, port)
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{server.url}/healthz", timeout=1).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"{command} did not start")
+        wait_until_serving(server.url, what=str(command))
         yield server
     finally:
         process.terminate()

@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from bench.pages import BIN, DEMO_PASSWORD, _children, _free_port, conditions, save
+from bench.pages import BIN, DEMO_PASSWORD, _children, _free_port, _pg, conditions, save, wait_until_serving
 from tests.integration.sync_world import Device, appeal_fields
 
 
@@ -60,13 +60,7 @@ class App:
     def start(self) -> None:
         command = [str(BIN / "shanzhi"), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
         self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(300):
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code < 500:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("the app did not start")
+        wait_until_serving(self.url)
 
     def kill_one(self) -> str:
         """SIGKILL: with one process the server itself (then started again); with several, one worker
@@ -186,38 +180,26 @@ async def drive(app: App, users: list[str], phones: int, seconds: float, kill_at
             await client.aclose()
 
 
+# What the soak made, counted afterwards: its appeals (by their description) and the sync receipts.
+COUNT_QUERIES = [
+    "SELECT count(*) FROM appeal WHERE description LIKE '压力测试：%'",
+    "SELECT count(*) FROM sync_mutation",
+]
+
+
 def count_sqlite(var_dir: Path) -> tuple[int, int]:
     with sqlite3.connect(var_dir / "shanzhi.db") as db:
-        rows = db.execute("SELECT id FROM appeal WHERE description LIKE '压力测试：%'").fetchall()
-        receipts = db.execute("SELECT count(*) FROM sync_mutation").fetchone()[0]
-    return len(rows), receipts
+        appeals, receipts = (db.execute(q).fetchone()[0] for q in COUNT_QUERIES)
+    return appeals, receipts
 
 
 async def count_pg(url: str) -> tuple[int, int]:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            appeals = (await conn.execute(text("SELECT count(*) FROM appeal WHERE description LIKE '压力测试：%'"))).scalar_one()
-            receipts = (await conn.execute(text("SELECT count(*) FROM sync_mutation"))).scalar_one()
-            return int(appeals), int(receipts)
-    finally:
-        await engine.dispose()
+    appeals, receipts = await _pg(url, [], COUNT_QUERIES)
+    return int(appeals), int(receipts)
 
 
 async def reset_pg(url: str) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-    finally:
-        await engine.dispose()
+    await _pg(url, ["DROP SCHEMA public CASCADE", "CREATE SCHEMA public"])
 
 
 def main() -> None:

@@ -55,6 +55,14 @@ def phone_photo() -> bytes:
     return out.getvalue()
 
 
+def send_suggestion(page: Page, description: str, photo_name: str, photo: bytes) -> None:
+    """What a resident does on the suggestion box: a category, the problem, one photo, Send."""
+    page.get_by_label("Category").select_option(label="Environment and sanitation")
+    page.get_by_label("What is the problem or suggestion?").fill(description)
+    page.get_by_label("Photos (optional, up to 3)").set_input_files([{"name": photo_name, "mimeType": "image/jpeg", "buffer": photo}])
+    page.get_by_role("button", name="Send").click()
+
+
 def test_a_resident_reports_follows_and_evaluates(page: Page, live_server: LiveServer) -> None:
     code = run_isolated(asyncio.run, _place_code(live_server.settings, "东舍坊小区"))
     # Assert on the English texts, so the test holds before and after the Chinese catalog is merged.
@@ -64,12 +72,7 @@ def test_a_resident_reports_follows_and_evaluates(page: Page, live_server: LiveS
     expect(page.get_by_label("Resident")).to_be_checked()  # a compound's QR code means a resident
     assert_accessible(page)
 
-    page.get_by_label("Category").select_option(label="Environment and sanitation")
-    page.get_by_label("What is the problem or suggestion?").fill("3号楼楼道堆满杂物，老人上下楼很危险。")
-    page.get_by_label("Photos (optional, up to 3)").set_input_files(
-        [{"name": "corridor.jpg", "mimeType": "image/jpeg", "buffer": phone_photo()}]
-    )
-    page.get_by_role("button", name="Send").click()
+    send_suggestion(page, "3号楼楼道堆满杂物，老人上下楼很危险。", "corridor.jpg", phone_photo())
 
     expect(page).to_have_url(re.compile(r"/track/[A-Za-z0-9_-]{20,}\?new=1$"))
     expect(page.get_by_role("heading", name="Your case has been received")).to_be_visible()
@@ -135,22 +138,12 @@ def test_a_camera_photo_is_shrunk_on_the_phone_and_a_refusal_keeps_the_text(page
     """An ordinary 8 MB camera photo goes through (shrunk on the phone, as the field app does); a file
     the phone cannot shrink and the server cannot take (413) costs the resident nothing they typed."""
     page.goto("/lang/en?next=/suggest")
-    page.get_by_label("Category").select_option(label="Environment and sanitation")
-    page.get_by_label("What is the problem or suggestion?").fill("小区门口的垃圾桶满了，三天没人清理。")
-    page.get_by_label("Photos (optional, up to 3)").set_input_files(
-        [{"name": "IMG_2001.jpg", "mimeType": "image/jpeg", "buffer": camera_photo()}]
-    )
-    page.get_by_role("button", name="Send").click()
+    send_suggestion(page, "小区门口的垃圾桶满了，三天没人清理。", "IMG_2001.jpg", camera_photo())
     expect(page).to_have_url(re.compile(r"/track/[A-Za-z0-9_-]{20,}\?new=1$"))
     expect(page.get_by_role("img", name="Photo 1 you sent")).to_be_visible()
 
     page.goto("/suggest")
-    page.get_by_label("Category").select_option(label="Environment and sanitation")
-    page.get_by_label("What is the problem or suggestion?").fill("楼下的路灯坏了两个星期，晚上很黑。")
-    page.get_by_label("Photos (optional, up to 3)").set_input_files(
-        [{"name": "scan.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8" + b"\x00" * (17 * 1024 * 1024)}]
-    )
-    page.get_by_role("button", name="Send").click()
+    send_suggestion(page, "楼下的路灯坏了两个星期，晚上很黑。", "scan.jpg", b"\xff\xd8" + b"\x00" * (17 * 1024 * 1024))
     expect(page.get_by_role("heading", name="The photos are too large")).to_be_visible()
     assert_accessible(page)
     page.get_by_role("link", name="Back to the suggestion box").click()

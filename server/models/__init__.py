@@ -31,10 +31,36 @@ from server.models.field import (
     VisitPurpose,
     VisitSubject,
 )
+from server.models.policies import (
+    CommunityEvent,
+    Enterprise,
+    EventKind,
+    Policy,
+    PolicyCategory,
+    PolicyGuide,
+    PolicyPush,
+    PolicyQuestion,
+    PolicyRevision,
+    PolicyStatus,
+    PushOutcome,
+    QuestionStatus,
+)
 from server.models.places import LEAF_KINDS, PARENT_KIND, Place, PlaceKind
 from server.models.store import StoreItem
 
 __all__ = [
+    "CommunityEvent",
+    "Enterprise",
+    "EventKind",
+    "Policy",
+    "PolicyCategory",
+    "PolicyGuide",
+    "PolicyPush",
+    "PolicyQuestion",
+    "PolicyRevision",
+    "PolicyStatus",
+    "PushOutcome",
+    "QuestionStatus",
     "LEAF_KINDS",
     "PARENT_KIND",
     "ApiKey",

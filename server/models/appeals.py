@@ -112,6 +112,8 @@ class Appeal(ChangeFeed, AuditedBase):
     version: Mapped[int] = mapped_column(Integer, default=1)
     # The visit (走访) on which a grid worker collected this case: the "N" of 1+N+1.
     visit_id: Mapped[UUID | None] = mapped_column(ForeignKey("visit.id", ondelete="SET NULL"), index=True, default=None)
+    # The event (政策直通车, 民生面对面 ...) where it was raised, for channel = event.
+    event_id: Mapped[UUID | None] = mapped_column(ForeignKey("community_event.id", ondelete="SET NULL"), index=True, default=None)
 
     department: Mapped[Department | None] = relationship(lazy="raise")
 

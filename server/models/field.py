@@ -42,7 +42,9 @@ class Visit(ChangeFeed, AuditedBase):
     subject_name: Mapped[str] = mapped_column(String(120))
     purpose: Mapped[VisitPurpose] = mapped_column(_enum(VisitPurpose))
     notes: Mapped[str | None] = mapped_column(Text)
-    # Policies pushed on the visit (政策上门): free texts until the policy library exists.
+    # The enterprise of the registry visited (its pushes are PolicyPush rows pointing here).
+    enterprise_id: Mapped[UUID | None] = mapped_column(ForeignKey("enterprise.id", ondelete="SET NULL"), index=True, default=None)
+    # Policies explained as free text (phones older than the policy library, or policies not in it).
     policies: Mapped[list[Any]] = mapped_column(JsonB, default=list)
     visited_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)

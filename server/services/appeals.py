@@ -119,6 +119,7 @@ class AppealInput:
     location_detail: str | None = None
     photos: Sequence[ProcessedPhoto] = field(default_factory=list)  # already processed (photos.process_photos)
     visit_id: UUID | None = None  # collected on this field visit (1+N+1)
+    event_id: UUID | None = None  # raised at this event (政策直通车, 民生面对面 ...), channel = event
 
 
 MAX_LOCATION = 255
@@ -272,6 +273,7 @@ async def submit(
             response_due_at=limits.response_due(now),
             resolve_due_at=limits.resolve_due(now, complex_case=False),
             visit_id=data.visit_id,
+            event_id=data.event_id,
         )
         appeal.id = appeal_id or uuid7()
         if batched:

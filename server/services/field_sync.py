@@ -19,6 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.i18n import N_, gettext
 from server.models import (
     Appeal,
+    Enterprise,
+    Policy,
+    PolicyPush,
+    PolicyStatus,
     AppealChannel,
     ConflictKind,
     Evaluation,
@@ -31,7 +35,9 @@ from server.models import (
     VisitPurpose,
     VisitSubject,
 )
-from server.services import appeal_scope, appeals, notifications, visits
+from server.services import appeal_scope, appeals, notifications, policies, visits
+from server.services import policy_facets as facets
+from server.services.enterprises import PushInput
 from server.services.appeal_catalog import BY_CODE
 from server.services.appeal_workflow import ACTIVE, OPEN, STATUS_LABELS, Action
 from server.services.appeals import Actor, ActionInput, AppealInput, InvalidAppeal, ScopeError, WorkflowError
@@ -71,7 +77,11 @@ class VisitFields(msgspec.Struct, kw_only=True):
     purpose: VisitPurpose
     place_id: str | None = None
     notes: str | None = None
-    policies: list[str] = msgspec.field(default_factory=list)
+    policies: list[str] = msgspec.field(default_factory=list)  # free texts (phones older than the policy library)
+    enterprise_id: str | None = None  # an enterprise of the grid's registry (pulled as "enterprise")
+    policy_ids: Annotated[list[UUID], msgspec.Meta(max_length=visits.MAX_POLICIES)] = msgspec.field(default_factory=list)
+    # Why a policy the enterprise does not match was pushed anyway, by policy id (optional).
+    policy_reasons: dict[str, str] = msgspec.field(default_factory=dict)
     appeals: Annotated[list[VisitAppealFields], msgspec.Meta(max_length=visits.MAX_APPEALS)] = msgspec.field(default_factory=list)
 
 
@@ -208,9 +218,15 @@ async def create_visit(request: Request) -> Applied:
         appeal = _appeal_input(raw, request.ctx, prefix)
         _in_grid(appeal.place_id, grid, f"{prefix}place_id")
         collected.append((raw.id, appeal))
+    enterprise_id = _uuid(fields.enterprise_id, "enterprise_id")
+    if enterprise_id is not None:
+        enterprise = await request.session.get(Enterprise, enterprise_id)
+        if enterprise is not None and enterprise.place_id not in grid and enterprise.grid_worker_id != request.ctx.sender.id:
+            raise Rejected.forbidden(N_("This enterprise is not in your grid."), field="enterprise_id")
     data = visits.VisitInput(
         subject_kind=fields.subject_kind, subject_name=fields.subject_name, purpose=fields.purpose, place_id=place_id,
-        notes=fields.notes, policies=fields.policies, appeals=collected,
+        notes=fields.notes, policies=fields.policies, appeals=collected, enterprise_id=enterprise_id,
+        pushes=[PushInput(pid, fields.policy_reasons.get(str(pid))) for pid in dict.fromkeys(fields.policy_ids)],
     )
     try:
         visit, created = await visits.record_visit(
@@ -397,6 +413,39 @@ class VisitData(msgspec.Struct):
     notes: str | None
     policies: list[str]
     visited_at: str | None
+    enterprise_id: str | None
+
+
+class EnterpriseData(msgspec.Struct):
+    name: str
+    credit_code: str
+    industry: str | None
+    size: str | None
+    stage: str | None
+    place_id: str | None
+    place_kind: str | None
+    is_key: bool
+    registered_on: str | None
+    contact_name: str | None
+    contact_phone: str | None
+    last_visited_at: str | None
+    pushed_policy_ids: list[str]
+
+
+class PolicyData(msgspec.Struct):
+    title: str
+    summary: str
+    category: str
+    category_label: str
+    status: str  # published | withdrawn (a withdrawn policy leaves the phone's lists)
+    deadline: str | None
+    long_term: bool
+    department: str
+    phone: str
+    industries: list[str]
+    sizes: list[str]
+    stages: list[str]
+    place_kinds: list[str]
 
 
 class ConflictData(msgspec.Struct):
@@ -461,7 +510,44 @@ def _visit_data(visit: Visit, _ctx: Context, _extra: dict[str, Any]) -> dict[str
     return {
         "subject_kind": visit.subject_kind.value, "subject_name": visit.subject_name, "purpose": visit.purpose.value,
         "place_id": _str(visit.place_id), "notes": visit.notes, "policies": visit.policies, "visited_at": _iso(visit.visited_at),
+        "enterprise_id": _str(visit.enterprise_id),
     }
+
+
+async def _enterprise_extra(session: AsyncSession, rows: list[Enterprise], _ctx: Context) -> dict[str, Any]:
+    ids = [e.id for e in rows]
+    pushed: dict[Any, list[str]] = {i: [] for i in ids}
+    for enterprise_id, policy_id in (await session.execute(
+        select(PolicyPush.enterprise_id, PolicyPush.policy_id).where(PolicyPush.enterprise_id.in_(ids)).distinct()
+    )).all():
+        pushed[enterprise_id].append(str(policy_id))
+    place_ids = {e.place_id for e in rows if e.place_id}
+    kinds = dict((await session.execute(select(Place.id, Place.kind).where(Place.id.in_(place_ids))))) if place_ids else {}
+    return {"pushed": pushed, "kinds": {k: v.value for k, v in kinds.items()}}
+
+
+def _enterprise_data(e: Enterprise, _ctx: Context, extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": e.name, "credit_code": e.credit_code, "industry": e.industry, "size": e.size, "stage": e.stage,
+        "place_id": _str(e.place_id), "place_kind": extra["kinds"].get(e.place_id), "is_key": e.is_key,
+        "registered_on": e.registered_on.isoformat() if e.registered_on else None,
+        "contact_name": e.contact_name, "contact_phone": e.contact_phone, "last_visited_at": _iso(e.last_visited_at),
+        "pushed_policy_ids": sorted(extra["pushed"].get(e.id, [])),
+    }
+
+
+def _policy_data(policy: Policy, _ctx: Context, _extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "title": policy.title, "summary": policy.summary, "category": policy.category.value,
+        "category_label": gettext(policies.CATEGORY_LABELS[policy.category]), "status": policy.status.value,
+        "deadline": policy.deadline.isoformat() if policy.deadline else None, "long_term": policy.long_term,
+        "department": policy.department, "phone": policy.phone, **facets.lists_of(policy),
+    }
+
+
+def _grid_enterprises(ctx: Context, _now: datetime) -> Any:
+    return select(Enterprise).where(or_(
+        Enterprise.place_id.in_(appeal_scope.grid_places_clause(ctx.sender.area_id)), Enterprise.grid_worker_id == ctx.sender.id))
 
 
 async def _conflict_references(session: AsyncSession, rows: list[SyncConflict], _ctx: Context) -> dict[str, Any]:
@@ -508,6 +594,13 @@ ops.register_pull(ops.PullSource(
     "visit", GRID_WORKER, Visit,
     lambda ctx, now: select(Visit).where(Visit.worker_id == ctx.sender.id, Visit.visited_at >= now - RECENT),
     _visit_data, schema=VisitData,
+))
+ops.register_pull(ops.PullSource("enterprise", GRID_WORKER, Enterprise, _grid_enterprises, _enterprise_data,
+                                 prepare=_enterprise_extra, schema=EnterpriseData))
+# Published and withdrawn policies (a withdrawn one is sent so the phone drops it); the phone hides expired ones.
+ops.register_pull(ops.PullSource(
+    "policy", GRID_WORKER, Policy, lambda _ctx, _now: select(Policy).where(Policy.status != PolicyStatus.DRAFT), _policy_data,
+    schema=PolicyData,
 ))
 ops.register_pull(ops.PullSource(
     "conflict", GRID_WORKER, SyncConflict,

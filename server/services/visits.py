@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import N_
-from server.models import Appeal, Place, Visit, VisitPurpose, VisitSubject
-from server.services import appeals
+from server.models import Appeal, Enterprise, Place, Visit, VisitPurpose, VisitSubject
+from server.services import appeals, enterprises
 from server.services.appeals import Actor, AppealInput, Clock, InvalidAppeal, utc_now
 from server.services.deadlines import TimeLimits
 from server.services.errors import ServiceError
@@ -35,7 +35,9 @@ class VisitInput:
     purpose: VisitPurpose
     place_id: UUID | None = None
     notes: str | None = None
-    policies: Sequence[str] = ()
+    policies: Sequence[str] = ()  # free texts (phones older than the policy library)
+    enterprise_id: UUID | None = None  # the enterprise of the registry visited
+    pushes: Sequence[enterprises.PushInput] = ()  # policies of the library pushed to it (政策上门)
     # The N appeals collected on the spot, each with the id the device gave it.
     appeals: Sequence[tuple[UUID, AppealInput]] = field(default_factory=list)
 
@@ -47,7 +49,7 @@ class InvalidVisit(InvalidAppeal):
 def validate_visit(data: VisitInput) -> list[ServiceError]:
     problems: list[ServiceError] = []
     name = (data.subject_name or "").strip()
-    if not name:
+    if not name and data.enterprise_id is None:
         problems.append(ServiceError(N_("Please enter the enterprise or household visited."), field="subject_name"))
     elif len(name) > MAX_SUBJECT:
         problems.append(ServiceError(N_("Please keep the name under %(n)d characters."), field="subject_name", n=MAX_SUBJECT))
@@ -58,6 +60,10 @@ def validate_visit(data: VisitInput) -> list[ServiceError]:
         problems.append(
             ServiceError(N_("At most %(n)d policies, each under %(m)d characters."), field="policies", n=MAX_POLICIES, m=MAX_POLICY)
         )
+    if data.pushes and data.enterprise_id is None:
+        problems.append(ServiceError(N_("Choose the enterprise the policies were pushed to."), field="enterprise_id"))
+    if len(data.pushes) > MAX_POLICIES:
+        problems.append(ServiceError(N_("At most %(n)d policies per visit."), field="policy_ids", n=MAX_POLICIES))
     if len(data.appeals) > MAX_APPEALS:
         problems.append(ServiceError(N_("At most %(n)d appeals per visit."), field="appeals", n=MAX_APPEALS))
     for index, (_id, appeal) in enumerate(data.appeals):
@@ -86,14 +92,21 @@ async def record_visit(
     place_ids = {data.place_id, *(a.place_id for _, a in data.appeals)} - {None}
     if allowed_places is not None and not place_ids <= allowed_places:
         problems.append(ServiceError(N_("This place is not in your grid."), field="place_id"))
+    enterprise = await session.get(Enterprise, data.enterprise_id) if data.enterprise_id else None
+    if data.enterprise_id is not None:
+        if enterprise is None:
+            problems.append(ServiceError(N_("This enterprise is not in the registry."), field="enterprise_id"))
+        elif allowed_places is not None and enterprise.place_id not in allowed_places and enterprise.grid_worker_id != actor.user_id:
+            problems.append(ServiceError(N_("This enterprise is not in your grid."), field="enterprise_id"))
     if problems:
         raise InvalidVisit(problems)
     now = clock()
     visit = Visit(
         worker_id=actor.user_id,
-        place_id=data.place_id,
-        subject_kind=data.subject_kind,
-        subject_name=data.subject_name.strip(),
+        place_id=data.place_id or (enterprise.place_id if enterprise else None),
+        enterprise_id=enterprise.id if enterprise else None,
+        subject_kind=VisitSubject.ENTERPRISE if enterprise else data.subject_kind,
+        subject_name=(data.subject_name or "").strip() or (enterprise.name if enterprise else ""),
         purpose=data.purpose,
         notes=(data.notes or "").strip() or None,
         policies=[p.strip() for p in data.policies if p and p.strip()],
@@ -103,6 +116,16 @@ async def record_visit(
         visit.id = visit_id
     session.add(visit)
     await session.flush()
+    if enterprise is not None:
+        # From the field a policy the enterprise no longer matches (the phone's copy was older) is kept,
+        # marked off-match: refusing it would refuse the whole visit (docs/policies.md, "Pushes").
+        try:
+            await enterprises.push(session, enterprise, data.pushes, actor_id=actor.user_id, at=now, visit_id=visit.id,
+                                   require_reason=False)
+        except enterprises.InvalidEnterprise as error:
+            raise InvalidVisit(error.problems) from error
+        if enterprise.last_visited_at is None or now > enterprise.last_visited_at:
+            enterprise.last_visited_at = now
     collected: list[Appeal] = []
     for index, (appeal_id, appeal) in enumerate(data.appeals):
         appeal.visit_id = visit.id

@@ -188,7 +188,9 @@ async function putPage(request, response) {
 }
 
 async function savePage(url) {
-  const request = new Request(url, { credentials: "same-origin" });
+  // Marked as the worker's own background save: a page that counts its opens (a QR guide's scans)
+  // does not count it.
+  const request = new Request(url, { credentials: "same-origin", headers: { "X-Shanzhi-Background": "1" } });
   const path = new URL(request.url).pathname;
   if (NEVER_CACHE.some((re) => re.test(path))) return;
   try {

@@ -208,6 +208,88 @@ async function drawHome() {
   await drawConflicts();
 }
 
+// --- Enterprises and policies (政策上门): the one matching rule of docs/policies.md, on the phone ---------------
+
+const FACET_KEYS = [["industries", "industry"], ["sizes", "size"], ["stages", "stage"], ["place_kinds", "place_kind"]];
+const todayInShanghai = () => new Date().toLocaleDateString("sv-SE", { timeZone: "Asia/Shanghai" });
+
+/** An enterprise matches a policy when every facet the policy states includes the enterprise's value. */
+function policyMatches(policy, enterprise) {
+  return FACET_KEYS.every(([facet, key]) => !(policy[facet] || []).length || policy[facet].includes(enterprise[key]));
+}
+
+function policyLive(policy, today) {
+  return policy.status === "published" && (policy.long_term || !policy.deadline || policy.deadline >= today);
+}
+
+async function livePolicies() {
+  const today = todayInShanghai();
+  return (await Outbox.refs(userId, "policy")).filter((p) => policyLive(p, today))
+    .sort((a, b) => String(a.deadline || "9999").localeCompare(String(b.deadline || "9999")) || a.title.localeCompare(b.title));
+}
+
+async function drawWorkList() {
+  const list = document.querySelector("[data-work-list]");
+  if (!list || !(await pulled())) return;
+  const live = await livePolicies();
+  const items = [];
+  for (const e of await Outbox.refs(userId, "enterprise")) {
+    if (!(e.is_key || e.stage === "new")) continue;
+    const pushed = new Set(e.pushed_policy_ids || []);
+    const unpushed = live.filter((p) => !pushed.has(p.id) && policyMatches(p, e)).length;
+    if (e.last_visited_at && !unpushed) continue;
+    items.push({ e, unpushed });
+  }
+  items.sort((a, b) => String(a.e.last_visited_at || "").localeCompare(String(b.e.last_visited_at || "")) || a.e.name.localeCompare(b.e.name));
+  list.replaceChildren(...items.slice(0, 100).map(({ e, unpushed }) => {
+    const notes = [!e.last_visited_at ? t("never_visited") : null, unpushed ? t("unpushed", { n: unpushed }) : null].filter(Boolean);
+    return el("li", {}, el("a", { href: `/field/visit?enterprise=${e.id}`, text: e.name }),
+      e.is_key ? el("span", { class: "badge", text: ` ${t("key_enterprise")}` }) : null,
+      e.stage === "new" ? el("span", { class: "badge", text: ` ${t("newly_registered")}` }) : null,
+      el("br"), el("span", { class: "small", text: notes.join(" · ") }));
+  }));
+  const empty = document.querySelector("[data-work-empty]");
+  if (empty) empty.hidden = items.length > 0;
+}
+
+async function drawEnterpriseChoices() {
+  const select = document.querySelector("[data-enterprise-select]");
+  if (!select || !(await pulled())) return;
+  const known = (await Outbox.refs(userId, "enterprise")).sort((a, b) => a.name.localeCompare(b.name, "zh-CN"));
+  if (!known.length) return;
+  const current = select.value || new URLSearchParams(location.search).get("enterprise") || "";
+  select.replaceChildren(select.options[0].cloneNode(true), ...known.map((e) => el("option", { value: e.id, text: e.name })));
+  if (known.some((e) => e.id === current)) select.value = current;
+  select.dispatchEvent(new Event("change"));
+}
+
+function policyChoice(policy, pushed) {
+  const due = policy.long_term || !policy.deadline ? t("long_term") : t("deadline_on", { date: policy.deadline });
+  return el("li", {}, el("label", { class: "check" },
+    el("input", { type: "checkbox", name: "policy_id", value: policy.id }), ` ${policy.title} `,
+    el("span", { class: "muted small", text: `${policy.category_label || ""} · ${due}${pushed ? ` · ${t("already_pushed")}` : ""}` })));
+}
+
+async function drawPushChoices(form) {
+  const section = form.querySelector("[data-push-section]");
+  const id = value(form, "enterprise_id");
+  section.hidden = !id;
+  if (!id) return;
+  const enterprise = await Outbox.ref(userId, "enterprise", id);
+  const live = await livePolicies();
+  const ticked = new Set([...form.querySelectorAll('input[name="policy_id"]:checked')].map((i) => i.value));
+  const pushed = new Set(enterprise?.pushed_policy_ids || []);
+  const matched = enterprise ? live.filter((p) => policyMatches(p, enterprise)) : [];
+  const others = enterprise ? live.filter((p) => !policyMatches(p, enterprise)) : [];
+  // Not yet pushed first: those are the ones to explain today.
+  matched.sort((a, b) => Number(pushed.has(a.id)) - Number(pushed.has(b.id)));
+  form.querySelector("[data-push-list]").replaceChildren(...matched.map((p) => policyChoice(p, pushed.has(p.id))));
+  form.querySelector("[data-push-other-list]").replaceChildren(...others.map((p) => policyChoice(p, pushed.has(p.id))));
+  for (const box of form.querySelectorAll('input[name="policy_id"]')) box.checked = ticked.has(box.value);
+  form.querySelector("[data-push-empty]").hidden = !enterprise || matched.length > 0;
+  form.querySelector("[data-push-unknown]").hidden = Boolean(enterprise);
+}
+
 async function drawResolvedChoices() {
   if (!(await pulled())) return;
   const resolved = await appealsWith(new Set(["resolved"]));
@@ -238,7 +320,11 @@ function fillCaseSelect(select, cases) {
 
 async function redraw() {
   await refreshBadge();
-  if (page === "home") await drawHome();
+  if (page === "home") {
+    await drawHome();
+    await drawWorkList();
+  }
+  if (page === "visit") await drawEnterpriseChoices();
   if (page === "visit" || page === "return-visit") await drawResolvedChoices();
   if (page === "appeal-edit") await drawEditChoices();
   if (page === "outbox") await drawOutbox();
@@ -452,6 +538,31 @@ function setupVisit(form) {
   for (const radio of form.querySelectorAll("[data-purpose]")) radio.addEventListener("change", showReturn);
   showReturn();
 
+  const enterpriseSelect = form.querySelector("[data-enterprise-select]");
+  const subjectInput = form.querySelector("#subject_name");
+  let filledName = "";
+  enterpriseSelect.addEventListener("change", () => {
+    const option = enterpriseSelect.selectedOptions[0];
+    if (enterpriseSelect.value) {
+      // The registry's name, unless the worker typed another one.
+      if (!subjectInput.value.trim() || subjectInput.value === filledName) subjectInput.value = filledName = option.textContent;
+      const enterpriseKind = form.querySelector('input[name="subject_kind"][value="enterprise"]');
+      if (enterpriseKind) enterpriseKind.checked = true;
+    }
+    drawPushChoices(form);
+  });
+  // A policy the enterprise does not match is pushed only with a reason (checked before the form is saved).
+  const reasonInput = form.querySelector("#push_reason");
+  const checkReason = () => {
+    const offMatch = form.querySelector('[data-push-other-list] input[name="policy_id"]:checked');
+    reasonInput.setCustomValidity(offMatch && !reasonInput.value.trim() ? t("reason_needed") : "");
+  };
+  form.addEventListener("change", checkReason);
+  reasonInput.addEventListener("input", checkReason);
+  const wanted = new URLSearchParams(location.search).get("enterprise");
+  if (wanted && [...enterpriseSelect.options].some((o) => o.value === wanted)) enterpriseSelect.value = wanted;
+  enterpriseSelect.dispatchEvent(new Event("change"));
+
   let visitId = crypto.randomUUID();
   const items = () => [...list.querySelectorAll("[data-appeal-item]")];
   handleForm(
@@ -467,6 +578,10 @@ function setupVisit(form) {
       }
       const policyTexts = [...policies.querySelectorAll("input")].map((i) => i.value.trim()).filter(Boolean);
       const subject = value(form, "subject_name");
+      const enterpriseId = value(form, "enterprise_id") || null;
+      const policyIds = enterpriseId ? [...form.querySelectorAll('input[name="policy_id"]:checked')].map((i) => i.value) : [];
+      const offMatch = [...form.querySelectorAll('[data-push-other-list] input[name="policy_id"]:checked')].map((i) => i.value);
+      const reason = value(form, "push_reason").trim();
       const drafts = [{
         key: "visit", entity: "visit", entity_id: visitId, op: "create", base_version: null,
         summary: subject.trim(),
@@ -477,6 +592,9 @@ function setupVisit(form) {
           purpose: form.querySelector("[data-purpose]:checked")?.value || "first",
           notes: optional(value(form, "notes")),
           policies: policyTexts,
+          enterprise_id: enterpriseId,
+          policy_ids: policyIds,
+          policy_reasons: Object.fromEntries(offMatch.map((id) => [id, reason])),
           appeals,
         },
       }];
@@ -500,6 +618,7 @@ function setupVisit(form) {
         visitId = crypto.randomUUID();
         list.replaceChildren();
         policies.replaceChildren();
+        enterpriseSelect.dispatchEvent(new Event("change"));
         showReturn();
       },
     },

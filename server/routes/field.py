@@ -24,7 +24,7 @@ from server.models.appeals import AppealStatus, Evaluation, VisitMethod
 from server.models.field import Visit, VisitPurpose, VisitSubject
 from server.security import CurrentUser, roles
 from server.services import appeal_ledger as ledger
-from server.services import appeal_scope, places
+from server.services import appeal_scope, enterprises, places, policies
 from server.services.appeal_catalog import CATEGORIES
 from server.services.appeal_ledger import AUDIENCE_LABELS, EVALUATION_LABELS, METHOD_LABELS
 from server.services.appeal_workflow import OPEN, STATUS_LABELS
@@ -161,6 +161,8 @@ async def field_home(
             my_cases=await ledger.open_cases_of(db_session, limits, now, assignee_id=user.id),
             subject_list=await subjects_of(db_session, user),
             visits_today=await todays_visits(db_session, user, limits, now),
+            work_items=await enterprises.work_list(
+                db_session, user.id, appeal_scope.grid_places_clause(user.place_id), policies.local_today(limits.tz, now)),
             place_names={p.id: p.name for p in grid},
             tz=limits.tz,
         ),
@@ -172,7 +174,10 @@ async def visit_form(request: Request, db_session: NamedDependency[AsyncSession]
     user = _user(request)
     grid = await grid_places(db_session, user)
     resolved = await appeals_in_scope(db_session, user, frozenset({AppealStatus.RESOLVED}))
-    return render(request, "field/visit.html", **_common(user, grid, resolved=resolved))
+    # The grid's enterprises for the picker; the page script refreshes them and lists each one's
+    # matching policies from what the phone pulled, so the form works offline.
+    mine = await enterprises.of_worker(db_session, user.id, appeal_scope.grid_places_clause(user.place_id))
+    return render(request, "field/visit.html", **_common(user, grid, resolved=resolved, enterprise_list=mine))
 
 
 @get("/field/return-visit", opt=roles(Role.GRID_WORKER))

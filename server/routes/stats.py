@@ -16,7 +16,7 @@ from server.i18n import N_, current_locale, gettext as _
 from server.models import Department, Role
 from server.security import STAFF_SIDE, public, roles
 from server.services.deadlines import in_date_range
-from server.services import appeal_metrics, appeals
+from server.services import appeal_metrics, appeals, overview
 from server.services.appeal_catalog import CATEGORIES
 from server.services.appeal_ledger import CHANNEL_LABELS
 from server.services.appeal_metrics import AppealStats, Counts, StatsFilter
@@ -122,6 +122,14 @@ async def stats_api(
     # Department names are translated into the JSON: the language is part of the key.
     cache = public_figures(request)
     body = await cache.get(("api", filters, current_locale.get()), figures)
+    return Response(body, media_type=MediaType.JSON, headers={"Cache-Control": f"public, max-age={int(cache.ttl)}"})
+
+
+@get("/api/stats/overview", opt=public())
+async def overview_api(request: Request) -> Response[dict[str, Any]]:
+    """What the subdistrict has done, in counts (policies, guides, enterprises, visits, pushes, events …)."""
+    cache: SharedCache = request.app.state.overview_figures
+    body = await cache.get("overview", lambda session: overview.compute(session, appeals.utc_now()))
     return Response(body, media_type=MediaType.JSON, headers={"Cache-Control": f"public, max-age={int(cache.ttl)}"})
 
 

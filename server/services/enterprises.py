@@ -366,7 +366,8 @@ async def push(
         raise InvalidEnterprise(problems)
     session.add_all(rows)
     if enterprise.last_visited_at is None or at > enterprise.last_visited_at:
-        enterprise.last_visited_at = at  # also moves it in the change feed: phones learn what was pushed
+        enterprise.last_visited_at = at
+    enterprise.version += 1  # moves it in the change feed: its worker's phone learns what was pushed
     await session.flush()
     return rows
 
@@ -413,3 +414,50 @@ async def pushes_of(session: AsyncSession, enterprise_ids: Iterable[UUID]) -> di
         for row in await session.scalars(select(PolicyPush).where(PolicyPush.enterprise_id.in_(ids)).order_by(PolicyPush.pushed_at.desc())):
             found[row.enterprise_id].append(row)
     return found
+
+
+# --- A grid worker's enterprises and work list ---------------------------------------------------------------------
+
+
+def worker_scope(worker_id: UUID, grid_places: Any) -> Any:
+    """The enterprises a grid worker serves: at a place of the grid, or assigned to the worker by name."""
+    return or_(Enterprise.place_id.in_(grid_places), Enterprise.grid_worker_id == worker_id)
+
+
+@dataclass
+class WorkItem:
+    """An enterprise the worker should visit (docs/policies.md, "The field work list")."""
+
+    enterprise: Enterprise
+    never_visited: bool
+    unpushed: list[Policy]
+
+
+def needs_visit(enterprise: Enterprise, unpushed: Sequence[Any]) -> bool:
+    """Key and newly registered enterprises that were never visited or have matching policies not pushed yet."""
+    return (enterprise.is_key or enterprise.stage == "new") and (enterprise.last_visited_at is None or bool(unpushed))
+
+
+async def work_list(session: AsyncSession, worker_id: UUID, grid_places: Any, today: date, *, limit: int = 100) -> list[WorkItem]:
+    rows = list(await session.scalars(
+        select(Enterprise).where(worker_scope(worker_id, grid_places), or_(Enterprise.is_key.is_(True), Enterprise.stage == "new"))
+        .order_by(Enterprise.last_visited_at.is_not(None), Enterprise.last_visited_at, Enterprise.name)
+    ))
+    if not rows:
+        return []
+    live = list(await session.scalars(select(Policy).where(policies.live_clause(today)).order_by(Policy.deadline)))
+    pushed = await pushes_of(session, [e.id for e in rows])
+    kinds = dict((await session.execute(select(Place.id, Place.kind).where(Place.id.in_({e.place_id for e in rows if e.place_id})))).all())
+    items = []
+    for e in rows:
+        done = {p.policy_id for p in pushed[e.id]}
+        kind = kinds.get(e.place_id)
+        profile = policies.profile_of(e, kind.value if kind else None)
+        unpushed = [p for p in live if p.id not in done and facets.matches(p, profile)]
+        if needs_visit(e, unpushed):
+            items.append(WorkItem(e, e.last_visited_at is None, unpushed))
+    return items[:limit]
+
+
+async def of_worker(session: AsyncSession, worker_id: UUID, grid_places: Any, *, limit: int = 1000) -> list[Enterprise]:
+    return list(await session.scalars(select(Enterprise).where(worker_scope(worker_id, grid_places)).order_by(Enterprise.name).limit(limit)))

@@ -35,7 +35,7 @@ from server.models import (
     VisitPurpose,
     VisitSubject,
 )
-from server.services import appeal_scope, appeals, notifications, policies, visits
+from server.services import appeal_scope, appeals, enterprises, notifications, policies, visits
 from server.services import policy_facets as facets
 from server.services.enterprises import PushInput
 from server.services.appeal_catalog import BY_CODE
@@ -546,8 +546,7 @@ def _policy_data(policy: Policy, _ctx: Context, _extra: dict[str, Any]) -> dict[
 
 
 def _grid_enterprises(ctx: Context, _now: datetime) -> Any:
-    return select(Enterprise).where(or_(
-        Enterprise.place_id.in_(appeal_scope.grid_places_clause(ctx.sender.area_id)), Enterprise.grid_worker_id == ctx.sender.id))
+    return select(Enterprise).where(enterprises.worker_scope(ctx.sender.id, appeal_scope.grid_places_clause(ctx.sender.area_id)))
 
 
 async def _conflict_references(session: AsyncSession, rows: list[SyncConflict], _ctx: Context) -> dict[str, Any]:

@@ -35,9 +35,10 @@ from server.routes import open311, stats
 from server.routes import appeals as appeal_routes, inbox
 from server.routes import field as field_routes
 from server.routes import outbound, sync_admin
+from server.routes import enterprises as enterprise_routes, events as event_routes, policies as policy_routes
 from server.routes import sync as sync_routes
 from server.security import SESSION_COOKIE, CurrentUser, RequestContextMiddleware, SessionConfig, access_guard
-from server.services import accounts, notifications
+from server.services import accounts, notifications, overview
 from server.settings import Settings, get_settings
 from server.services.shared_cache import SharedCache
 from server.worker import BackgroundTasks, EmbeddedWorker
@@ -80,6 +81,7 @@ def route_handlers() -> list[Any]:
         *field_routes.route_handlers,
         *sync_admin.route_handlers,
         *outbound.route_handlers,
+        *policy_routes.route_handlers, *enterprise_routes.route_handlers, *event_routes.route_handlers,
     ]
 
 
@@ -235,6 +237,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             {
                 "settings": settings, "alchemy": alchemy, "alchemy_engine": alchemy.get_engine(),
                 "public_figures": SharedCache("appeals", alchemy.get_session, ttl=settings.public_cache_seconds),
+                "overview_figures": SharedCache(overview.TOPIC, alchemy.get_session, ttl=settings.public_cache_seconds),
             }
         ),
         openapi_config=None,

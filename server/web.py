@@ -42,6 +42,11 @@ class NavItem:
 # The main menu: one row per page, with who sees it. Later areas append their pages here.
 NAV: list[NavItem] = [
     NavItem("/", N_("Home"), frozenset(Role)),
+    NavItem("/policies/manage", N_("Policies"), frozenset({Role.ADMIN, Role.STAFF})),
+    NavItem("/enterprises", N_("Enterprises"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
+    NavItem("/policies/reach", N_("Policy reach"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
+    NavItem("/events/manage", N_("Events"), frozenset({Role.ADMIN, Role.STAFF})),
+    NavItem("/policies/questions", N_("Policy questions"), frozenset({Role.ADMIN, Role.STAFF})),
     NavItem("/places", N_("Places"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
     NavItem("/stats/appeals", N_("Appeal statistics"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
     NavItem("/admin/api-keys", N_("Open311 API keys"), frozenset({Role.ADMIN})),

@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 LIGHTHOUSE = HERE / "node_modules" / ".bin" / "lighthouse"
 PAGES = [
     ("home", "/"), ("suggest", "/suggest"), ("track_find", "/track"), ("tracking", "/track/{tracking}"),
-    ("summary", "/summary/appeals"),
+    ("summary", "/summary/appeals"), ("policies", "/policies"), ("policy", "/policies/{policy}"), ("guide", "/g/{guide}"),
 ]
 TARGETS = {"performance": 95, "accessibility": 100, "best-practices": 100, "seo": 90}
 
@@ -63,7 +63,7 @@ def main() -> None:
         data = prepare(Path(tmp), 1)
         with serve([str(BIN / "shanzhi"), "serve", "--host", "127.0.0.1"], {"SHANZHI_VAR_DIR": tmp}) as app:
             for name, path in PAGES:
-                url = app.url + path.format(tracking=data["tracking"])
+                url = app.url + path.format(**data)
                 runs = [run_once(url, Path(tmp) / f"{name}-{i}.json") for i in range(args.runs)]
                 median = sorted(runs, key=lambda r: r["performance"])[len(runs) // 2]
                 exempt_seo = name == "tracking"  # a private page: noindex on purpose

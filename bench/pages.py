@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 
@@ -59,6 +60,9 @@ PAGES = [
     Page("tracking", "/track/{tracking}"),
     Page("summary", "/summary/appeals"),
     Page("stats_api", "/api/stats/appeals"),
+    Page("policies", "/policies"),
+    Page("policy", "/policies/{policy}"),
+    Page("guide", "/g/{guide}"),
     Page("staff_home", "/staff", "staff"),
     Page("ledger", "/appeals", "staff"),
     Page("grid_home", "/grid", "grid001"),  # a grid worker with his share of cases (demo --scale >= 5)
@@ -192,6 +196,9 @@ COUNTS = [
     "SELECT count(*) FROM appeal",
     "SELECT count(*) FROM appeal WHERE status IN ('received','transferred','in_progress')",
     "SELECT tracking_code FROM appeal ORDER BY received_at DESC LIMIT 1",
+    # The policy service (issue 13): the policy with the most conditions, and the guide listing the most policies.
+    "SELECT id FROM policy WHERE status = 'published' ORDER BY revised_at DESC LIMIT 1",
+    "SELECT slug FROM policy_guide WHERE industry_mask = 0 AND size_mask = 0 ORDER BY slug LIMIT 1",
 ]
 
 
@@ -208,11 +215,13 @@ def prepare(var_dir: Path, scale: int, database_url: str | None = None) -> dict[
     subprocess.run([str(BIN / "shanzhi"), "demo", "--scale", str(scale)], env=env, check=True, capture_output=True)
     built = time.perf_counter() - started
     if database_url:
-        cases, open_cases, tracking = asyncio.run(_pg(database_url, [], COUNTS))
+        cases, open_cases, tracking, policy, guide = asyncio.run(_pg(database_url, [], COUNTS))
     else:
         with sqlite3.connect(var_dir / "shanzhi.db") as db:
-            cases, open_cases, tracking = (db.execute(q).fetchone()[0] for q in COUNTS)
-    return {"scale": scale, "cases": cases, "open_cases": open_cases, "tracking": tracking, "build_seconds": round(built, 1)}
+            cases, open_cases, tracking, policy, guide = (db.execute(q).fetchone()[0] for q in COUNTS)
+    policy = UUID(bytes=policy) if isinstance(policy, bytes) else UUID(str(policy))
+    return {"scale": scale, "cases": cases, "open_cases": open_cases, "tracking": tracking, "policy": str(policy), "guide": guide,
+            "build_seconds": round(built, 1)}
 
 
 def sign_in(base: str, username: str) -> str:
@@ -303,7 +312,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 cookies = {user: sign_in(app.url, login) for user, login in users.items()}
                 settle(app)
                 for page in [p for p in PAGES if not args.pages or p.name in args.pages.split(",")]:
-                    path = page.path.format(tracking=data["tracking"])
+                    path = page.path.format(**data)
                     cookie = cookies.get(page.user) if page.user else None
                     for connections in args.connections:
                         figures = measure(app, base, page, path, cookie, args, connections)
@@ -345,7 +354,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     }
                 )
                 print(f"  event loop: worst lag {lag['max_ms']} ms, {lag['stalls_over_50ms']} stalls over 50 ms in {lag['samples']} samples", flush=True)
-            results.append({"name": f"data.x{scale}{suffix}", **{k: v for k, v in data.items() if k != "tracking"}})
+            results.append({"name": f"data.x{scale}{suffix}", **{k: v for k, v in data.items() if k not in ("tracking", "policy", "guide")}})
         save(results)  # after each scale: a failure at a larger one keeps what was measured
     return results
 

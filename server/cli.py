@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import io
 import sqlite3
 import sys
 from collections.abc import Coroutine
@@ -147,7 +149,8 @@ def demo_command(if_empty: bool, scale: int) -> None:
     if scaled.appeals:
         click.echo(
             f"Scale x{scale}: {scaled.appeals} more appeals with {scaled.events} events, "
-            f"{scaled.grid_workers} more grid workers with {scaled.devices} phones."
+            f"{scaled.grid_workers} more grid workers with {scaled.devices} phones, "
+            f"{scaled.policies} more policies and {scaled.enterprises} more enterprises."
         )
     click.echo(f"Demo data: {report.places_created} places and {report.users_created} users added.")
     click.echo(f"Demo appeals: {report.appeals_created} added (a year of cases, handled through the workflow).")
@@ -264,6 +267,69 @@ def backup(path: Path) -> None:
         raise click.ClickException(f"The backup failed its integrity check: {result}")
     click.echo(f"Backed up {source_path} to {path}.")
 
+
+@main.group(name="enterprises")
+def enterprises_group() -> None:
+    """The enterprise registry: CSV import and export (columns in docs/policies.md)."""
+
+
+@enterprises_group.command(name="import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check every row and report; write nothing.")
+def enterprises_import(path: Path, dry_run: bool) -> None:
+    """Import enterprises from a CSV file (UTF-8, with or without BOM). All or nothing: when any row is
+    rejected, nothing is written and the command exits with status 1."""
+    from server.i18n import current_locale
+    from server.services import enterprises
+
+    settings = _settings()
+    raw = path.read_bytes()
+
+    async def run() -> enterprises.ImportReport:
+        current_locale.set(settings.locale)  # the service's messages, in the configured language
+        config = make_alchemy_config(settings)
+        try:
+            async with session_scope(config) as session:
+                try:
+                    return await enterprises.import_csv(session, enterprises.decode_csv(raw), dry_run=dry_run)
+                except ServiceError as exc:
+                    raise click.ClickException(exc.translated()) from exc
+        finally:
+            await config.get_engine().dispose()
+
+    report = _run(run())
+    if report.problems:
+        click.echo(f"{path}: {report.rows} rows, {len(report.problems)} problems; nothing was written.")
+        for problem in report.problems:
+            click.echo(f"line {problem.line}: {problem.message}")
+        sys.exit(1)
+    if report.written:
+        click.echo(f"{path}: {report.rows} rows, {report.created} created, {report.updated} updated.")
+    else:
+        click.echo(f"{path}: {report.rows} rows, all valid; {report.created} would be created, {report.updated} updated (dry run: nothing written).")
+
+
+@enterprises_group.command(name="export")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def enterprises_export(path: Path | None) -> None:
+    """Write the registry as CSV (UTF-8 with BOM, opens in Excel) to PATH, or to standard output."""
+    from server.services import enterprises
+
+    async def run() -> str:
+        config = make_alchemy_config(_settings())
+        try:
+            async with session_scope(config) as session:
+                return await enterprises.export_csv(session)
+        finally:
+            await config.get_engine().dispose()
+
+    text = _run(run())
+    if path is None:
+        click.echo(text, nl=False)
+        return
+    path.write_text(text, encoding="utf-8", newline="")
+    rows = sum(1 for _ in csv.reader(io.StringIO(text))) - 1
+    click.echo(f"Wrote {rows} enterprises to {path}.")
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -34,6 +34,7 @@ def edge(app: ASGIApp) -> ASGIApp:
             return
         if scope["method"] == "HEAD":
             scope["method"] = "GET"  # type: ignore[typeddict-item]
+            scope["shanzhi.head"] = True  # type: ignore[typeddict-unknown-key]  # read by handlers that count opens
 
             async def headers_only(message: Message) -> None:
                 if message["type"] == "http.response.body":

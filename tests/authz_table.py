@@ -77,6 +77,7 @@ TABLE: list[Row] = [
     Row("GET", "/places/posters", only(Role.ADMIN, Role.STAFF)),
     # Appeal metrics (A8), the public summary (A7) and Open311 (A9)
     Row("GET", "/api/stats/appeals", EVERYONE),
+    Row("GET", "/api/stats/overview", EVERYONE),
     Row("GET", "/stats/appeals", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR)),
     Row("GET", "/summary/appeals", EVERYONE),
     Row("GET", "/open311/discovery.json", EVERYONE),
@@ -154,6 +155,84 @@ TABLE: list[Row] = [
         "POST", "/sync/conflicts/{conflict_id:uuid}/resolve", only(Role.ADMIN, Role.STAFF),
         sample="/sync/conflicts/00000000-0000-0000-0000-000000000000/resolve", data=(("choice", "dismissed"), ("note", "authz walk")),
     ),
+    # Policy library, guides, questions (P1, P2, P6)
+    # -- policy rows --
+    # No policy, question or guide exists in the walk: the allowed roles get 404 from the routes with ids.
+    Row("GET", "/policies", EVERYONE),
+    Row("GET", "/policies/{policy_id:uuid}", EVERYONE, sample="/policies/00000000-0000-0000-0000-000000000000"),
+    Row(
+        "POST", "/policies/{policy_id:uuid}/questions", EVERYONE,
+        sample="/policies/00000000-0000-0000-0000-000000000000/questions", data=(("question", "authz walk"),),
+    ),
+    Row("GET", "/questions/{code:str}", EVERYONE, sample="/questions/no-such-question"),
+    Row("GET", "/g/{slug:str}", EVERYONE, sample="/g/no-such-guide"),
+    Row("GET", "/policies/manage", only(Role.ADMIN, Role.STAFF)),
+    Row("GET", "/policies/new", only(Role.ADMIN, Role.STAFF)),
+    Row("POST", "/policies/new", only(Role.ADMIN, Role.STAFF), data=(("title", ""),)),  # refused as invalid: nothing made
+    Row("GET", "/policies/{policy_id:uuid}/edit", only(Role.ADMIN, Role.STAFF), sample="/policies/00000000-0000-0000-0000-000000000000/edit"),
+    Row(
+        "POST", "/policies/{policy_id:uuid}/edit", only(Role.ADMIN, Role.STAFF),
+        sample="/policies/00000000-0000-0000-0000-000000000000/edit", data=(("title", "authz walk"),),
+    ),
+    Row(
+        "GET", "/policies/{policy_id:uuid}/preview", only(Role.ADMIN, Role.STAFF),
+        sample="/policies/00000000-0000-0000-0000-000000000000/preview",
+    ),
+    Row(
+        "POST", "/policies/{policy_id:uuid}/publish", only(Role.ADMIN, Role.STAFF),
+        sample="/policies/00000000-0000-0000-0000-000000000000/publish",
+    ),
+    Row(
+        "POST", "/policies/{policy_id:uuid}/withdraw", only(Role.ADMIN, Role.STAFF),
+        sample="/policies/00000000-0000-0000-0000-000000000000/withdraw",
+    ),
+    Row(
+        "GET", "/policies/{policy_id:uuid}/revisions", only(Role.ADMIN, Role.STAFF),
+        sample="/policies/00000000-0000-0000-0000-000000000000/revisions",
+    ),
+    Row("GET", "/policies/questions", only(Role.ADMIN, Role.STAFF)),
+    Row(
+        "POST", "/policies/questions/{question_id:uuid}/answer", only(Role.ADMIN, Role.STAFF),
+        sample="/policies/questions/00000000-0000-0000-0000-000000000000/answer", data=(("answer", "authz walk"),),
+    ),
+    Row("GET", "/guides", only(Role.ADMIN, Role.STAFF)),
+    Row("GET", "/guides/new", only(Role.ADMIN, Role.STAFF)),
+    Row("POST", "/guides/new", only(Role.ADMIN, Role.STAFF), data=(("name", ""),)),  # refused as invalid: nothing made
+    Row("GET", "/guides/{slug:str}/edit", only(Role.ADMIN, Role.STAFF), sample="/guides/no-such-guide/edit"),
+    Row("POST", "/guides/{slug:str}/edit", only(Role.ADMIN, Role.STAFF), sample="/guides/no-such-guide/edit", data=(("name", "x"),)),
+    Row("GET", "/guides/{slug:str}/poster", only(Role.ADMIN, Role.STAFF, Role.GRID_WORKER), sample="/guides/no-such-guide/poster"),
+    # Enterprise registry, pushes, reach (P3, P4)
+    # -- enterprise rows --
+    # No enterprise, push or policy exists in the walk: the allowed roles get 404 from the routes with ids.
+    Row("GET", "/enterprises", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR)),
+    Row("GET", "/enterprises/export.csv", only(Role.ADMIN, Role.STAFF)),
+    Row("GET", "/enterprises/new", only(Role.ADMIN, Role.STAFF)),
+    Row("POST", "/enterprises/new", only(Role.ADMIN, Role.STAFF), data=(("credit_code", ""), ("name", ""))),
+    Row("GET", "/enterprises/import", only(Role.ADMIN, Role.STAFF)),
+    Row("POST", "/enterprises/import", only(Role.ADMIN, Role.STAFF), data=(("dry_run", "1"),)),
+    Row("GET", "/enterprises/import/template.csv", only(Role.ADMIN, Role.STAFF)),
+    Row("GET", "/enterprises/{enterprise_id:uuid}", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR), sample="/enterprises/00000000-0000-0000-0000-000000000000"),
+    Row("GET", "/enterprises/{enterprise_id:uuid}/edit", only(Role.ADMIN, Role.STAFF), sample="/enterprises/00000000-0000-0000-0000-000000000000/edit"),
+    Row("POST", "/enterprises/{enterprise_id:uuid}/edit", only(Role.ADMIN, Role.STAFF), sample="/enterprises/00000000-0000-0000-0000-000000000000/edit",
+        data=(("name", "authz walk"),)),
+    Row("POST", "/enterprises/{enterprise_id:uuid}/pushes", only(Role.ADMIN, Role.STAFF), sample="/enterprises/00000000-0000-0000-0000-000000000000/pushes",
+        data=(("policy_id", "00000000-0000-0000-0000-000000000000"),)),
+    Row("POST", "/pushes/{push_id:uuid}/outcome", only(Role.ADMIN, Role.STAFF), sample="/pushes/00000000-0000-0000-0000-000000000000/outcome",
+        data=(("outcome", "applied"),)),
+    Row("GET", "/policies/reach", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR)),
+    Row("GET", "/policies/{policy_id:uuid}/reach", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR), sample="/policies/00000000-0000-0000-0000-000000000000/reach"),
+    # Events (P5)
+    # -- event rows --
+    # No event exists in the walk: the allowed roles get 404 from the routes with ids.
+    Row("GET", "/events", EVERYONE),
+    Row("GET", "/events/{event_id:uuid}", EVERYONE, sample="/events/00000000-0000-0000-0000-000000000000"),
+    Row("GET", "/events/manage", only(Role.ADMIN, Role.STAFF)),
+    Row("GET", "/events/new", only(Role.ADMIN, Role.STAFF)),
+    Row("POST", "/events/new", only(Role.ADMIN, Role.STAFF), data=(("topic", ""),)),
+    Row("GET", "/events/{event_id:uuid}/edit", only(Role.ADMIN, Role.STAFF), sample="/events/00000000-0000-0000-0000-000000000000/edit"),
+    Row("POST", "/events/{event_id:uuid}/edit", only(Role.ADMIN, Role.STAFF), sample="/events/00000000-0000-0000-0000-000000000000/edit", data=(("topic", "authz walk"),)),
+    Row("POST", "/events/{event_id:uuid}/appeals", only(Role.ADMIN, Role.STAFF), sample="/events/00000000-0000-0000-0000-000000000000/appeals",
+        data=(("description", "authz walk"),)),
 ]
 
 PRINCIPALS: list[str | Role] = [ANONYMOUS, *Role]

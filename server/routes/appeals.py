@@ -174,7 +174,7 @@ async def ledger_export(request: Request, db_session: Db, settings: Config) -> R
     filename = f"appeals-{now.astimezone(limits.tz):%Y%m%d-%H%M}.csv"
     return Response(
         ledger_csv(rows, with_phone=viewer.sees_phone, limits=limits),
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",
         headers={"content-disposition": f'attachment; filename="{filename}"', "cache-control": "private, no-store"},
     )
 

@@ -5,11 +5,13 @@ Each copy of the demo's cases (with their timelines, summons and return visits) 
 by a few hours more than the previous one, so every copy keeps the demo's own mix of channels, categories, statuses and
 deadlines; copies of open cases become overdue, as unattended cases do. One more grid worker per five
 copies joins the four grids, each with a registered phone (sync device), and takes over its share of the copies of the
-demo grid worker's cases. Photos are not copied (they are files).
+demo grid worker's cases. Photos are not copied (they are files). The policy service grows with it: N copies of the policies (with
+their revisions), the enterprises (each copy with new valid credit codes) and their pushes.
 """
 
 from __future__ import annotations
 
+import random
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -21,9 +23,23 @@ from uuid import UUID
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.models import Appeal, AppealEvent, Place, PlaceKind, ReturnVisit, Role, Summons, SyncDevice, User
+from server.models import (
+    Appeal,
+    AppealEvent,
+    Enterprise,
+    Place,
+    PlaceKind,
+    Policy,
+    PolicyPush,
+    PolicyRevision,
+    ReturnVisit,
+    Role,
+    Summons,
+    SyncDevice,
+    User,
+)
 from server.models.feed import next_change_seq
-from server.services import accounts
+from server.services import accounts, credit_code
 from server.services.appeals import TRACKING_BYTES
 from server.settings import Settings
 
@@ -38,6 +54,8 @@ class ScaleReport:
     events: int
     grid_workers: int
     devices: int
+    policies: int = 0
+    enterprises: int = 0
 
 
 def _uuid7() -> UUID:
@@ -131,8 +149,48 @@ async def scale_demo(session: AsyncSession, factor: int, settings: Settings) -> 
     await _insert(session, event_t, new_events)
     await _insert(session, summons_t, new_summons)
     await _insert(session, visit_t, new_visits)
+    policies, firms = await _scale_policy_service(session, factor, seq)
 
-    return ScaleReport(len(new_appeals), len(new_events), len(new_workers), devices)
+    return ScaleReport(len(new_appeals), len(new_events), len(new_workers), devices, policies, firms)
+
+
+async def _scale_policy_service(session: AsyncSession, factor: int, seq: int) -> tuple[int, int]:
+    """Copies of the demo's policies (with their revisions), enterprises (new valid credit codes) and their
+    pushes: the policy pages, guides, matching and the reach page at N times the subdistrict."""
+    policy_t, revision_t = Policy.__table__, PolicyRevision.__table__
+    firm_t, push_t = Enterprise.__table__, PolicyPush.__table__
+    policies, revisions = await _rows(session, policy_t), await _rows(session, revision_t)
+    firms, pushes = await _rows(session, firm_t), await _rows(session, push_t)
+    codes = set(await session.scalars(select(Enterprise.credit_code)))
+    rng = random.Random(factor)
+    new_policies: list[dict[str, Any]] = []
+    new_revisions: list[dict[str, Any]] = []
+    new_firms: list[dict[str, Any]] = []
+    new_pushes: list[dict[str, Any]] = []
+    for copy in range(1, factor):
+        policy_ids: dict[UUID, UUID] = {}
+        firm_ids: dict[UUID, UUID] = {}
+        for row in policies:
+            policy_ids[row["id"]] = new_id = _uuid7()
+            new_policies.append({**row, "id": new_id, "title": f"{row['title']}（{copy + 1}）", "change_seq": seq})
+        for row in revisions:
+            new_revisions.append({**row, "id": _uuid7(), "policy_id": policy_ids[row["policy_id"]]})
+        for row in firms:
+            code = row["credit_code"]
+            while code in codes:
+                body = "".join(rng.choice(credit_code.ALPHABET[:10] + "ABCDEFGH") for _ in range(8))
+                code = credit_code.make_code("9", row["credit_code"][1], "370102", credit_code.organisation_code(body))
+            codes.add(code)
+            firm_ids[row["id"]] = new_id = _uuid7()
+            new_firms.append({**row, "id": new_id, "credit_code": code, "name": f"{row['name']}（{copy + 1}）", "change_seq": seq})
+        for row in pushes:
+            new_pushes.append({**row, "id": _uuid7(), "enterprise_id": firm_ids[row["enterprise_id"]],
+                               "policy_id": policy_ids[row["policy_id"]], "visit_id": None, "change_seq": seq})
+    await _insert(session, policy_t, new_policies)
+    await _insert(session, revision_t, new_revisions)
+    await _insert(session, firm_t, new_firms)
+    await _insert(session, push_t, new_pushes)
+    return len(new_policies), len(new_firms)
 
 
 async def _grid_workers(session: AsyncSession, count: int) -> tuple[list[UUID], int]:
@@ -172,5 +230,5 @@ async def _grid_workers(session: AsyncSession, count: int) -> tuple[list[UUID], 
 
 
 async def counts(session: AsyncSession) -> dict[str, int]:
-    tables: Iterable[Any] = (Appeal, AppealEvent, User, SyncDevice)
+    tables: Iterable[Any] = (Appeal, AppealEvent, User, SyncDevice, Policy, Enterprise, PolicyPush)
     return {t.__tablename__: int(await session.scalar(select(func.count()).select_from(t)) or 0) for t in tables}

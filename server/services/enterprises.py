@@ -365,8 +365,8 @@ async def push(
     if problems:
         raise InvalidEnterprise(problems)
     session.add_all(rows)
-    if enterprise.last_visited_at is None or at > enterprise.last_visited_at:
-        enterprise.last_visited_at = at
+    if visit_id is not None and (enterprise.last_visited_at is None or at > enterprise.last_visited_at):
+        enterprise.last_visited_at = at  # a push from the office is not a visit
     enterprise.version += 1  # moves it in the change feed: its worker's phone learns what was pushed
     await session.flush()
     return rows

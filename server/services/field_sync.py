@@ -522,7 +522,7 @@ async def _enterprise_extra(session: AsyncSession, rows: list[Enterprise], _ctx:
     )).all():
         pushed[enterprise_id].append(str(policy_id))
     place_ids = {e.place_id for e in rows if e.place_id}
-    kinds = dict((await session.execute(select(Place.id, Place.kind).where(Place.id.in_(place_ids))))) if place_ids else {}
+    kinds = dict((await session.execute(select(Place.id, Place.kind).where(Place.id.in_(place_ids)))).all()) if place_ids else {}
     return {"pushed": pushed, "kinds": {k: v.value for k, v in kinds.items()}}
 
 

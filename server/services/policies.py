@@ -92,9 +92,10 @@ def lines(text: str | Sequence[str] | None) -> list[str]:
     return [re.sub(r"^\s*(?:\d+[.、)]|[-*•·])\s*", "", item).strip() for item in items if item and item.strip()]
 
 
-def content_of(policy: Policy) -> PolicyContent:
-    """What staff are editing: the pending edits of a published policy, or the policy itself."""
-    if policy.pending:
+def content_of(policy: Policy, *, pending: bool = True) -> PolicyContent:
+    """What staff are editing: the pending edits of a published policy, or the policy itself
+    (`pending=False`: always the policy as published)."""
+    if pending and policy.pending:
         return PolicyContent.of(policy.pending)
     return PolicyContent(
         title=policy.title, summary=policy.summary, category=policy.category.value, issuer=policy.issuer,
@@ -254,7 +255,7 @@ def live_clause(today: date) -> Any:
 
 def _soon_first(today: date) -> tuple[Any, ...]:
     # Closing within 30 days first (nearest deadline first), then everything else, newest revision first.
-    soon = and_(Policy.deadline.is_not(None), Policy.deadline <= today + CLOSING_SOON)
+    soon = and_(Policy.deadline.is_not(None), Policy.deadline >= today, Policy.deadline <= today + CLOSING_SOON)
     return (case((soon, 0), else_=1), case((soon, Policy.deadline), else_=None), Policy.revised_at.desc(), Policy.id)
 
 
@@ -310,12 +311,27 @@ def guide_query(masks: dict[str, int], today: date) -> Select[tuple[Policy]]:
     )
 
 
-async def guide_policies(session: AsyncSession, guide: PolicyGuide, today: date) -> list[Policy]:
+GUIDE_LIMIT = 100  # a guide page lists at most this many (nearest deadline first) and says how many more
+
+
+async def _guide_masks(session: AsyncSession, guide: PolicyGuide) -> dict[str, int]:
     place_kind = None
     if guide.place_id:
         place = await session.get(Place, guide.place_id)
         place_kind = place.kind.value if place else None
-    return list(await session.scalars(guide_query(guide_masks(guide, place_kind), today)))
+    return guide_masks(guide, place_kind)
+
+
+async def guide_policies(session: AsyncSession, guide: PolicyGuide, today: date) -> list[Policy]:
+    """Every policy a guide lists (tests, posters, the reach of a guide)."""
+    return list(await session.scalars(guide_query(await _guide_masks(session, guide), today)))
+
+
+async def guide_page(session: AsyncSession, guide: PolicyGuide, today: date, *, limit: int = GUIDE_LIMIT) -> tuple[list[Policy], int]:
+    """The first `limit` policies of a guide and how many it lists in all (a bounded page at any scale)."""
+    query = guide_query(await _guide_masks(session, guide), today)
+    total = int(await session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+    return list(await session.scalars(query.limit(limit))), total
 
 
 @dataclass

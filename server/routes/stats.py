@@ -185,4 +185,4 @@ async def public_summary(request: Request, settings: NamedDependency[Settings]) 
     )
 
 
-route_handlers = [stats_api, stats_dashboard, public_summary]
+route_handlers = [stats_api, overview_api, stats_dashboard, public_summary]

@@ -18,8 +18,22 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.models import Appeal, AppealChannel, Department, Evaluation, Place, Role, SubmitterKind, VisitMethod
-from server.services import api_keys, appeals, demo
+from server.models import (
+    Appeal,
+    AppealChannel,
+    CommunityEvent,
+    Department,
+    Enterprise,
+    Evaluation,
+    Place,
+    Policy,
+    PolicyGuide,
+    PolicyStatus,
+    Role,
+    SubmitterKind,
+    VisitMethod,
+)
+from server.services import api_keys, appeals, demo, policy_questions
 from server.services.appeal_catalog import CATEGORIES
 from server.services.appeal_workflow import Action
 from server.services.appeals import ActionInput, Actor, AppealInput
@@ -29,8 +43,8 @@ from tests.authz_table import EVERYONE, TABLE
 
 # Distinctive personal data, found nowhere else in the app or the demo data.
 PERSONAL = {
-    "names": ["司马懿然", "诸葛青云", "慕容秋水", "Quentin Zebulon"],
-    "phones": ["13987654321", "15011112222", "18600009999"],
+    "names": ["司马懿然", "诸葛青云", "慕容秋水", "Quentin Zebulon", "欧阳明月", "上官婉清", "东方既白"],
+    "phones": ["13987654321", "15011112222", "18600009999", "13700001111", "13600002222", "13500003333"],
     "emails": ["qz.private@example.org"],
     "addresses": ["幸福里7号楼3单元602室", "东舍坊12号院后门左手第三家", "解放路88号甲1204"],
 }
@@ -45,6 +59,7 @@ STAFF = Actor(principal=Role.STAFF, label="李主任")
 class Seeded:
     appeals: list[Appeal]
     place_codes: list[str]
+    ids: list[str]  # a policy and an event with personal data near them
 
 
 async def _seed(db: AsyncSession, settings: Settings) -> Seeded:
@@ -82,7 +97,25 @@ async def _seed(db: AsyncSession, settings: Settings) -> Seeded:
     await act(unsatisfied, 9, Action.ACCEPT)
     await act(unsatisfied, 20, Action.RESOLVE, note="已协调车位")
     await act(unsatisfied, 21, Action.EVALUATE, Actor.submitter(), evaluation=Evaluation.UNSATISFIED)
-    return Seeded([resolved, in_progress, unsatisfied], [p.code for p in by_name.values()])
+    # The policy service: an enterprise's private contact, a question's asker (answered as a public FAQ),
+    # an appeal raised at an event by a named resident.
+    firm = await db.scalar(select(Enterprise).order_by(Enterprise.name).limit(1))
+    assert firm is not None
+    firm.contact_name, firm.contact_phone = "欧阳明月", "13700001111"
+    policy = await db.scalar(select(Policy).where(Policy.status == PolicyStatus.PUBLISHED, Policy.long_term.is_(True)).limit(1))
+    assert policy is not None
+    asked = await policy_questions.ask(db, policy, question="我们公司能申请吗？", enterprise_name="某公司", contact_name="上官婉清",
+                                       contact_phone="13600002222", now=start)
+    await policy_questions.answer(db, asked, text="可以，请带营业执照到服务大厅。", faq=True, faq_question="小微企业能申请吗？",
+                                  actor_id=None, now=start + timedelta(hours=1))
+    event = await db.scalar(select(CommunityEvent).order_by(CommunityEvent.starts_at).limit(1))
+    assert event is not None
+    at_event = AppealInput(channel=AppealChannel.EVENT, event_id=event.id, submitter_kind=SubmitterKind.RESIDENT, category="facilities",
+                           description="活动上反映：楼道灯坏了", place_id=by_name["东舍坊小区"].id, submitter_name="东方既白",
+                           submitter_phone="13500003333")
+    raised = await appeals.submit(db, at_event, actor=STAFF, limits=limits, uploads_dir=settings.uploads_dir, clock=lambda: start)
+    guide = await db.scalar(select(PolicyGuide.slug).order_by(PolicyGuide.slug).limit(1))
+    return Seeded([resolved, in_progress, unsatisfied, raised], [p.code for p in by_name.values()], [str(policy.id), str(event.id), str(guide)])
 
 
 @pytest.fixture
@@ -111,7 +144,8 @@ async def _open311_submission(client: AsyncTestClient, db: AsyncSession) -> Appe
 
 def _values(seeded: Seeded, extra: list[Appeal]) -> list[str]:
     cases = seeded.appeals + extra
-    return [*seeded.place_codes, *(a.tracking_code for a in cases), *(a.reference for a in cases), *(c.code for c in CATEGORIES)]
+    return [*seeded.place_codes, *(a.tracking_code for a in cases), *(a.reference for a in cases), *(c.code for c in CATEGORIES),
+            *seeded.ids]
 
 
 def expand(route: str, sample: str | None, values: list[str]) -> list[str]:
@@ -179,10 +213,13 @@ async def test_no_public_page_shows_personal_data(client: AsyncTestClient, db: A
     # The crawl reached what it had to: otherwise the check above would prove nothing.
     ok = {path for path, (status, _body) in pages.items() if status == 200}
     cases = [*seeded.appeals, submitted]
-    must_reach = {"/summary/appeals", "/api/stats/appeals", "/open311/v2/requests.json", "/open311/v2/requests.xml"}
+    must_reach = {"/summary/appeals", "/api/stats/appeals", "/open311/v2/requests.json", "/open311/v2/requests.xml",
+                  "/policies", "/events", "/api/stats/overview", f"/policies/{seeded.ids[0]}", f"/events/{seeded.ids[1]}",
+                  f"/g/{seeded.ids[2]}"}
     must_reach |= {f"/track/{a.tracking_code}" for a in cases}
     must_reach |= {f"/open311/v2/requests/{a.reference}{fmt}" for a in cases for fmt in (".json", ".xml")}
     assert must_reach - ok == set()
+    assert "小微企业能申请吗？" in pages[f"/policies/{seeded.ids[0]}"][1]  # the FAQ is public, its asker is not
     listed = pages["/open311/v2/requests.json"][1]
     assert all(a.reference in listed for a in cases)
     # Tracking codes belong to the submitter alone: only a page asked for with the code shows it.

@@ -241,7 +241,8 @@ async function drawWorkList() {
     items.push({ e, unpushed });
   }
   items.sort((a, b) => String(a.e.last_visited_at || "").localeCompare(String(b.e.last_visited_at || "")) || a.e.name.localeCompare(b.e.name));
-  list.replaceChildren(...items.slice(0, 100).map(({ e, unpushed }) => {
+  const shown = Number(list.dataset.shown || 10);
+  list.replaceChildren(...items.slice(0, shown).map(({ e, unpushed }) => {
     const notes = [!e.last_visited_at ? t("never_visited") : null, unpushed ? t("unpushed", { n: unpushed }) : null].filter(Boolean);
     return el("li", {}, el("a", { href: `/field/visit?enterprise=${e.id}`, text: e.name }),
       e.is_key ? el("span", { class: "badge", text: ` ${t("key_enterprise")}` }) : null,
@@ -250,6 +251,11 @@ async function drawWorkList() {
   }));
   const empty = document.querySelector("[data-work-empty]");
   if (empty) empty.hidden = items.length > 0;
+  const more = document.querySelector("[data-work-more]");
+  if (more) {
+    more.hidden = items.length <= shown;
+    more.textContent = t("work_more", { n: Math.max(0, items.length - shown) });
+  }
 }
 
 async function drawEnterpriseChoices() {
@@ -266,8 +272,9 @@ async function drawEnterpriseChoices() {
 function policyChoice(policy, pushed) {
   const due = policy.long_term || !policy.deadline ? t("long_term") : t("deadline_on", { date: policy.deadline });
   return el("li", {}, el("label", { class: "check" },
-    el("input", { type: "checkbox", name: "policy_id", value: policy.id }), ` ${policy.title} `,
-    el("span", { class: "muted small", text: `${policy.category_label || ""} · ${due}${pushed ? ` · ${t("already_pushed")}` : ""}` })));
+    el("input", { type: "checkbox", name: "policy_id", value: policy.id }),
+    el("span", {}, policy.title, el("br"),
+      el("span", { class: "muted small", text: `${policy.category_label || ""} · ${due}${pushed ? ` · ${t("already_pushed")}` : ""}` }))));
 }
 
 async function drawPushChoices(form) {

@@ -16,7 +16,7 @@ from uuid import UUID
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.response import Template
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.models import Appeal, Role, SubmitterKind
@@ -84,17 +84,21 @@ async def grid_places(session: AsyncSession, user: CurrentUser) -> list[GridPlac
     return found
 
 
-async def subjects_of(session: AsyncSession, user: CurrentUser) -> list[Subject]:
-    """Enterprises and households this worker has visited (there is no enterprise registry yet)."""
+SUBJECTS_SHOWN = 12
+WORK_ITEMS_SHOWN = 10
+
+
+async def subjects_of(session: AsyncSession, user: CurrentUser, limit: int = SUBJECTS_SHOWN) -> list[Subject]:
+    """The enterprises and households this worker visited most recently (a bounded list at any scale)."""
+    last = func.max(Visit.visited_at)
     rows = await session.execute(
-        select(Visit.subject_kind, Visit.subject_name, Visit.visited_at)
+        select(Visit.subject_kind, Visit.subject_name, last)
         .where(Visit.worker_id == user.id)
-        .order_by(Visit.visited_at.desc())
+        .group_by(Visit.subject_kind, Visit.subject_name)
+        .order_by(last.desc())
+        .limit(limit)
     )
-    seen: dict[tuple[VisitSubject, str], Subject] = {}
-    for kind, name, at in rows:
-        seen.setdefault((kind, name), Subject(kind, name, at))
-    return sorted(seen.values(), key=lambda s: (s.kind.value, s.name))
+    return [Subject(kind, name, at) for kind, name, at in rows]
 
 
 async def appeals_in_scope(session: AsyncSession, user: CurrentUser, statuses: frozenset[AppealStatus]) -> list[Appeal]:
@@ -163,6 +167,7 @@ async def field_home(
             visits_today=await todays_visits(db_session, user, limits, now),
             work_items=await enterprises.work_list(
                 db_session, user.id, appeal_scope.grid_places_clause(user.place_id), policies.local_today(limits.tz, now)),
+            work_shown=WORK_ITEMS_SHOWN,
             place_names={p.id: p.name for p in grid},
             tz=limits.tz,
         ),

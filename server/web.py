@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Any
+from uuid import UUID
 from urllib.parse import urlsplit
 
 from litestar import Request
@@ -155,6 +158,34 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
     return target
+
+
+def local_formatters(tz: tzinfo) -> dict[str, Callable[..., str]]:
+    """`local_date` and `local_time` for templates: a stored UTC moment as the subdistrict reads it."""
+
+    def local_date(moment: datetime | None) -> str:
+        return moment.astimezone(tz).strftime("%Y-%m-%d") if moment else ""
+
+    def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        return moment.astimezone(tz).strftime(fmt) if moment else ""
+
+    return {"local_date": local_date, "local_time": local_time}
+
+
+def page_number(value: Any) -> int:
+    """The `page` of a query string: 1 for anything that is not a positive whole number."""
+    try:
+        return max(1, int(str(value or "1")))
+    except ValueError:
+        return 1
+
+
+def parse_uuid(value: Any) -> UUID | None:
+    """A UUID from a form or query value; None when it is empty or not a UUID."""
+    try:
+        return UUID(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def redirect(path: str) -> Redirect:

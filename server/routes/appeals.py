@@ -209,9 +209,13 @@ async def intake_form(request: Request, db_session: Db) -> Template | Redirect:
 INTAKE_FIELDS = ("channel", "submitter_kind", "category", "description", "place", "submitter_name", "submitter_phone", "location_detail")
 
 
-def _intake_input(values: dict[str, str]) -> tuple[appeals.AppealInput | None, dict[str, str]]:
+def staff_appeal_input(
+    values: dict[str, str], *, channel: AppealChannel | None = None, event_id: UUID | None = None
+) -> tuple[appeals.AppealInput | None, dict[str, str]]:
+    """An appeal staff register (the intake form, or at an event: then `channel` and `event_id` are given),
+    or the errors of the fields the service does not check itself."""
     errors: dict[str, str] = {}
-    if values["channel"] not in {c.value for c in INTAKE_CHANNELS}:
+    if channel is None and values["channel"] not in {c.value for c in INTAKE_CHANNELS}:
         errors["channel"] = gettext("Please choose how the appeal came in.")
     if values["submitter_kind"] not in SubmitterKind._value2member_map_:
         errors["submitter_kind"] = gettext("Please choose an enterprise or a resident.")
@@ -224,7 +228,8 @@ def _intake_input(values: dict[str, str]) -> tuple[appeals.AppealInput | None, d
     if errors:
         return None, errors
     return appeals.AppealInput(
-        channel=AppealChannel(values["channel"]),
+        channel=channel or AppealChannel(values["channel"]),
+        event_id=event_id,
         submitter_kind=SubmitterKind(values["submitter_kind"]),
         category=values["category"],
         description=values["description"],
@@ -239,7 +244,7 @@ def _intake_input(values: dict[str, str]) -> tuple[appeals.AppealInput | None, d
 async def intake_submit(request: Request, db_session: Db, settings: Config) -> Template | Redirect:
     form = await request.form()
     values = {name: str(form.get(name) or "").strip() for name in INTAKE_FIELDS}
-    data, errors = _intake_input(values)
+    data, errors = staff_appeal_input(values)
     user = current_user(request)
     if data is not None and user is not None and user.role is Role.GRID_WORKER and data.place_id is not None:
         # The same rule as the field app's: a worker records appeals at places of their grid.

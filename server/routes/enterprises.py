@@ -32,7 +32,7 @@ from server.services import policy_facets as facets
 from server.services.appeals import utc_now
 from server.services.errors import ServiceError
 from server.settings import Settings
-from server.web import current_user, flash, redirect, render
+from server.web import use_request_locale, current_user, flash, local_formatters, parse_uuid, redirect, render
 
 STAFF = (Role.ADMIN, Role.STAFF)
 READERS = (Role.ADMIN, Role.STAFF, Role.SUPERVISOR)  # supervisors watch the registry and the reach figures
@@ -45,22 +45,7 @@ Db = NamedDependency[AsyncSession]
 Config = NamedDependency[Settings]
 
 
-def _local(settings: Settings) -> Any:
-    def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        return moment.astimezone(settings.tz).strftime(fmt) if moment else ""
 
-    return local_time
-
-
-def _today(settings: Settings) -> Any:
-    return policies.local_today(settings.tz, utc_now())
-
-
-def _uuid(value: Any) -> UUID | None:
-    try:
-        return UUID(str(value)) if value else None
-    except ValueError:
-        return None
 
 
 def _yuan(amount: int | None) -> str:
@@ -113,9 +98,9 @@ def _filter(params: Mapping[str, Any]) -> enterprises.EnterpriseFilter:
         industry=text("industry") if text("industry") in facets.INDUSTRY.values else "",
         size=text("size") if text("size") in facets.SIZE.values else "",
         stage=text("stage") if text("stage") in facets.STAGE.values else "",
-        place_id=_uuid(text("place")),
+        place_id=parse_uuid(text("place")),
         key_only=text("key_only") in {"1", "on", "true"},
-        worker_id=_uuid(text("worker")),
+        worker_id=parse_uuid(text("worker")),
         page=max(1, page),
     )
 
@@ -156,7 +141,7 @@ async def enterprise_list(request: Request, db_session: Db, settings: Config) ->
         places=await _leaf_places(db_session),
         workers=await _grid_workers(db_session),
         can_edit=user is not None and user.role in STAFF,
-        local_time=_local(settings),
+        local_time=local_formatters(settings.tz)["local_time"],
         **_labels(),
     )
 
@@ -191,10 +176,10 @@ def _form_input(form: Any) -> tuple[dict[str, Any], enterprises.EnterpriseInput,
     for level in enterprises.LIAISON_LEVELS:
         values[f"liaison_{level}"] = str(form.get(f"liaison_{level}") or "").strip()[:60]
     errors: dict[str, str] = {}
-    place_id = _uuid(values["place_id"])
+    place_id = parse_uuid(values["place_id"])
     if values["place_id"] and place_id is None:
         errors["place_id"] = gettext("Please choose a building, park, compound or street.")
-    worker_id = _uuid(values["grid_worker_id"])
+    worker_id = parse_uuid(values["grid_worker_id"])
     if values["grid_worker_id"] and worker_id is None:
         errors["grid_worker_id"] = gettext("Please choose a grid worker.")
     data = enterprises.EnterpriseInput(
@@ -280,7 +265,9 @@ async def enterprise_update(request: Request, db_session: Db, enterprise_id: Fro
 
 
 def _import_too_large(request: Request, _exc: Exception) -> Response[Any]:
-    """A body over the limit cannot be read: say why on the import page."""
+    """A body over the limit cannot be read: say why on the import page (exception handlers run outside
+    the request middleware: the language is set here, before the message is translated)."""
+    use_request_locale(request)
     return render(
         request, "enterprises/import.html", status_code=413, report=None, dry_run=True, columns=enterprises.COLUMNS,
         error=gettext("The file is larger than %(n)d MB. Split it into smaller files.") % {"n": MAX_IMPORT_BODY // (1024 * 1024)},
@@ -348,7 +335,7 @@ async def _detail_page(
     outcome_push: UUID | None = None,
 ) -> Template:
     user = current_user(request)
-    today = _today(settings)
+    today = policies.today(settings.tz)
     matched = await policies.matched_policies(db_session, enterprise, today)
     pushes = (await enterprises.pushes_of(db_session, [enterprise.id]))[enterprise.id]
     pushed_ids = {p.policy_id for p in pushes}
@@ -383,7 +370,7 @@ async def _detail_page(
         outcome_push=outcome_push,
         outcomes=OUTCOMES,
         closing_soon=lambda p: policies.closing_soon(p, today),
-        local_time=_local(settings),
+        local_time=local_formatters(settings.tz)["local_time"],
         **_labels(),
     )
 
@@ -406,13 +393,13 @@ async def enterprise_push(request: Request, db_session: Db, settings: Config, en
     errors: dict[str, str] = {}
     items: list[enterprises.PushInput] = []
     for value in chosen:
-        policy_id = _uuid(value)
+        policy_id = parse_uuid(value)
         if policy_id is None:
             errors["policy_ids"] = gettext("This policy is not in the published library.")
         else:
             items.append(enterprises.PushInput(policy_id))
     if other:
-        policy_id = _uuid(other)
+        policy_id = parse_uuid(other)
         if policy_id is None:
             errors["other_policy_id"] = gettext("This policy is not in the published library.")
         else:
@@ -472,7 +459,7 @@ def _totals(rows: list[policies.Reach]) -> dict[str, int]:
 
 @get("/policies/reach", opt=roles(*READERS), name="policies-reach")
 async def reach_page(request: Request, db_session: Db, settings: Config) -> Template:
-    today = _today(settings)
+    today = policies.today(settings.tz)
 
     def ended(p: Policy) -> bool:
         return p.status == PolicyStatus.WITHDRAWN or policies.is_expired(p, today)
@@ -501,7 +488,7 @@ async def reach_policy(request: Request, db_session: Db, settings: Config, polic
     policy = await db_session.get(Policy, policy_id)
     if policy is None or policy.status == PolicyStatus.DRAFT:
         raise NotFoundException
-    today = _today(settings)
+    today = policies.today(settings.tz)
     figures = (await policies.reach(db_session, today=today, policy_ids=[policy.id]))[0]
     found = await policies.reached_enterprises(db_session, policy)
     return render(
@@ -515,7 +502,7 @@ async def reach_policy(request: Request, db_session: Db, settings: Config, polic
         worker_names=await _names(db_session, User, {e.grid_worker_id for e, _ in found}, "display_name"),
         expired=policy.status == PolicyStatus.WITHDRAWN or policies.is_expired(policy, today),
         status_labels=policies.STATUS_LABELS,
-        local_time=_local(settings),
+        local_time=local_formatters(settings.tz)["local_time"],
         **_labels(),
     )
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import gettext
 from server.models import Appeal, AppealChannel, AppealStatus, CommunityEvent, EventKind, Place, Role, SubmitterKind
+from server.routes.appeals import staff_appeal_input
 from server.security import public, roles
 from server.services import appeal_ledger as ledger
 from server.services import appeals, events
@@ -27,7 +28,7 @@ from server.services.appeal_workflow import STATUS_LABELS
 from server.services.appeals import utc_now
 from server.services.deadlines import TimeLimits
 from server.settings import Settings
-from server.web import current_user, flash, redirect, render
+from server.web import current_user, flash, local_formatters, page_number, redirect, render
 
 STAFF = (Role.ADMIN, Role.STAFF)
 EVENT_FIELDS = ("kind", "topic", "starts_at", "place_id", "venue", "host", "supervisors", "attendance", "minutes")
@@ -38,18 +39,6 @@ Db = NamedDependency[AsyncSession]
 Config = NamedDependency[Settings]
 
 
-def _local(settings: Settings) -> Any:
-    def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        return moment.astimezone(settings.tz).strftime(fmt) if moment else ""
-
-    return local_time
-
-
-def _page(value: Any) -> int:
-    try:
-        return max(1, int(str(value or "1")))
-    except ValueError:
-        return 1
 
 
 async def _place_names(session: AsyncSession, ids: set[UUID | None]) -> dict[UUID, str]:
@@ -92,7 +81,7 @@ def _where(place_names: dict[UUID, str]) -> Any:
 
 @get("/events", opt=public(), name="events")
 async def public_list(request: Request, db_session: Db, settings: Config) -> Template:
-    page = _page(request.query_params.get("page"))
+    page = page_number(request.query_params.get("page"))
     upcoming, past, total = await events.upcoming_and_past(db_session, utc_now(), past_page=page)
     listed = upcoming + past
     return render(
@@ -105,7 +94,7 @@ async def public_list(request: Request, db_session: Db, settings: Config) -> Tem
         past_total=total,
         appeal_counts=await events.appeal_counts(db_session, [e.id for e in listed]),
         where=_where(await _place_names(db_session, {e.place_id for e in listed})),
-        local_time=_local(settings),
+        local_time=local_formatters(settings.tz)["local_time"],
         **_labels(),
     )
 
@@ -121,7 +110,7 @@ async def public_detail(request: Request, db_session: Db, settings: Config, even
         raised=raised,
         upcoming=event.starts_at >= utc_now(),
         where=_where(await _place_names(db_session, {event.place_id})),
-        local_time=_local(settings),
+        local_time=local_formatters(settings.tz)["local_time"],
         **_labels(),
     )
 
@@ -131,7 +120,7 @@ async def public_detail(request: Request, db_session: Db, settings: Config, even
 
 @get("/events/manage", opt=roles(*STAFF), name="events-manage")
 async def manage_list(request: Request, db_session: Db, settings: Config) -> Template:
-    page = _page(request.query_params.get("page"))
+    page = page_number(request.query_params.get("page"))
     upcoming, past, total = await events.upcoming_and_past(db_session, utc_now(), past_page=page)
     listed = upcoming + past
     return render(
@@ -143,7 +132,7 @@ async def manage_list(request: Request, db_session: Db, settings: Config) -> Tem
         pages=max(1, -(-total // events.PAGE_SIZE)),
         appeal_counts=await events.appeal_counts(db_session, [e.id for e in listed]),
         where=_where(await _place_names(db_session, {e.place_id for e in listed})),
-        local_time=_local(settings),
+        local_time=local_formatters(settings.tz)["local_time"],
         **_labels(),
     )
 
@@ -204,7 +193,7 @@ async def _event_form(
         audiences=list(SubmitterKind),
         audience_labels=ledger.AUDIENCE_LABELS,
         categories_for=categories_for,
-        local_time=_local(settings),
+        local_time=local_formatters(settings.tz)["local_time"],
         **_labels(),
     )
 
@@ -253,38 +242,12 @@ async def event_update(request: Request, db_session: Db, settings: Config, event
 # --- An appeal raised at an event ------------------------------------------------------------------------
 
 
-def _appeal_input(values: dict[str, str], event: CommunityEvent) -> tuple[appeals.AppealInput | None, dict[str, str]]:
-    """The same checks as the staff intake form (/appeals/new); the channel is the event's."""
-    errors: dict[str, str] = {}
-    if values["submitter_kind"] not in SubmitterKind._value2member_map_:
-        errors["submitter_kind"] = gettext("Please choose an enterprise or a resident.")
-    place_id = None
-    if values["place"]:
-        try:
-            place_id = UUID(values["place"])
-        except ValueError:
-            errors["place"] = gettext("This place code is unknown.")
-    if errors:
-        return None, errors
-    return appeals.AppealInput(
-        channel=AppealChannel.EVENT,
-        event_id=event.id,
-        submitter_kind=SubmitterKind(values["submitter_kind"]),
-        category=values["category"],
-        description=values["description"],
-        place_id=place_id,
-        submitter_name=values["submitter_name"],
-        submitter_phone=values["submitter_phone"],
-        location_detail=values["location_detail"],
-    ), errors
-
-
 @post("/events/{event_id:uuid}/appeals", opt=roles(*STAFF))
 async def event_appeal(request: Request, db_session: Db, settings: Config, event_id: FromPath[UUID]) -> Template | Redirect:
     event = await _event(db_session, event_id)
     form = await request.form()
     values = {name: str(form.get(name) or "").strip() for name in APPEAL_FIELDS}
-    data, errors = _appeal_input(values, event)
+    data, errors = staff_appeal_input(values, channel=AppealChannel.EVENT, event_id=event.id)
     if data is not None:
         try:
             appeal = await appeals.submit(

@@ -36,7 +36,7 @@ from server.services.errors import ServiceError
 from server.services.policies import CATEGORY_LABELS, STATUS_LABELS, GuideInput, InvalidPolicy, PolicyContent
 from server.settings import Settings
 from server.throttle import FailureThrottle
-from server.web import client_address, current_user, flash, public_url, redirect, render
+from server.web import client_address, current_user, flash, local_formatters, page_number, public_url, redirect, render
 
 log = logging.getLogger(__name__)
 
@@ -54,27 +54,6 @@ QUESTION_FIELDS = ("question", "enterprise_name", "contact_name", "contact_phone
 # --- Shared pieces ----------------------------------------------------------------------------------------
 
 
-def _today(settings: Settings) -> date:
-    return policies.local_today(settings.tz, utc_now())
-
-
-def _int(value: Any, default: int = 1) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        return default
-
-
-def _formatters(settings: Settings) -> dict[str, Any]:
-    tz = settings.tz
-
-    def local_date(moment: datetime | None) -> str:
-        return moment.astimezone(tz).strftime("%Y-%m-%d") if moment else ""
-
-    def local_time(moment: datetime | None) -> str:
-        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else ""
-
-    return {"local_date": local_date, "local_time": local_time}
 
 
 def tel_href(phone: str) -> str | None:
@@ -164,8 +143,8 @@ async def policy_list(request: Request, db_session: Db, settings: Config) -> Tem
     category = str(request.query_params.get("category") or "")
     if category not in {c.value for c in PolicyCategory}:
         category = ""
-    today = _today(settings)
-    page = await policies.public_list(db_session, today=today, q=q, category=category, page=_int(request.query_params.get("page")))
+    today = policies.today(settings.tz)
+    page = await policies.public_list(db_session, today=today, q=q, category=category, page=page_number(request.query_params.get("page")))
     return render(
         request, "policies/list.html", page=page, q=q, category=category, today=today, categories=list(PolicyCategory),
         category_labels=CATEGORY_LABELS, total_all=sum(page.counts.values()), list_url=list_url,
@@ -177,11 +156,11 @@ async def _policy_page(
     request: Request, db_session: AsyncSession, settings: Settings, policy: Policy, *, values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None, status_code: int = 200,
 ) -> Template:
-    view = view_of(published_content(policy), _today(settings))
+    view = view_of(published_content(policy), policies.today(settings.tz))
     return render(
         request, "policies/page.html", status_code=status_code, policy=policy, view=view, preview=False,
         withdrawn=policy.status == PolicyStatus.WITHDRAWN, faqs=await policy_questions.faqs(db_session, policy.id),
-        values=values or {}, errors=errors or {}, **_formatters(settings),
+        values=values or {}, errors=errors or {}, **local_formatters(settings.tz),
     )
 
 
@@ -230,7 +209,7 @@ async def question_page(request: Request, db_session: Db, settings: Config, code
         policy = await db_session.get(Policy, row.policy_id)
         response = render(
             request, "policies/question.html", row=row, policy=policy, status_labels=policy_questions.STATUS_LABELS,
-            follow_url=public_url(request, f"/questions/{row.tracking_code}"), answered=row.answer is not None, **_formatters(settings),
+            follow_url=public_url(request, f"/questions/{row.tracking_code}"), answered=row.answer is not None, **local_formatters(settings.tz),
         )
     response.headers["X-Robots-Tag"] = "noindex"
     return response
@@ -250,7 +229,7 @@ async def manage(request: Request, db_session: Db, settings: Config) -> Template
         status = ""
     total = int(await db_session.scalar(select(func.count()).select_from(Policy).where(*where)) or 0)
     pages = max(1, -(-total // MANAGE_PAGE_SIZE))
-    page = min(max(1, _int(request.query_params.get("page"))), pages)
+    page = min(max(1, page_number(request.query_params.get("page"))), pages)
     rows = list(await db_session.scalars(
         select(Policy).where(*where).order_by(Policy.updated_at.desc(), Policy.id).offset((page - 1) * MANAGE_PAGE_SIZE).limit(MANAGE_PAGE_SIZE)
     ))
@@ -261,8 +240,8 @@ async def manage(request: Request, db_session: Db, settings: Config) -> Template
 
     return render(
         request, "policies/manage.html", rows=rows, total=total, page=page, pages=pages, page_url=page_url, q=q, status=status,
-        statuses=list(PolicyStatus), status_labels=STATUS_LABELS, category_labels=CATEGORY_LABELS, today=_today(settings),
-        is_expired=policies.is_expired, **_formatters(settings),
+        statuses=list(PolicyStatus), status_labels=STATUS_LABELS, category_labels=CATEGORY_LABELS, today=policies.today(settings.tz),
+        is_expired=policies.is_expired, **local_formatters(settings.tz),
     )
 
 
@@ -286,7 +265,7 @@ def _editor(
     return render(
         request, "policies/edit.html", status_code=status_code, values=content, policy=policy, errors=errors or {},
         publishing=publishing, categories=list(PolicyCategory), category_labels=CATEGORY_LABELS, status_labels=STATUS_LABELS,
-        facet_list=facets.FACETS, PolicyStatus=PolicyStatus, **_formatters(settings),
+        facet_list=facets.FACETS, PolicyStatus=PolicyStatus, **local_formatters(settings.tz),
     )
 
 
@@ -369,10 +348,10 @@ async def withdraw_policy(request: Request, db_session: Db, policy_id: FromPath[
 @get("/policies/{policy_id:uuid}/preview", opt=roles(*STAFF), name="policies-preview")
 async def preview_policy(request: Request, db_session: Db, settings: Config, policy_id: FromPath[UUID]) -> Template:
     policy = await _policy_or_404(db_session, policy_id)
-    view = view_of(policies.content_of(policy), _today(settings))
+    view = view_of(policies.content_of(policy), policies.today(settings.tz))
     return render(
         request, "policies/page.html", policy=policy, view=view, preview=True, withdrawn=False,
-        faqs=await policy_questions.faqs(db_session, policy.id), values={}, errors={}, **_formatters(settings),
+        faqs=await policy_questions.faqs(db_session, policy.id), values={}, errors={}, **local_formatters(settings.tz),
     )
 
 
@@ -383,9 +362,9 @@ async def policy_revisions(request: Request, db_session: Db, settings: Config, p
         select(PolicyRevision).where(PolicyRevision.policy_id == policy.id).order_by(PolicyRevision.revision.desc())))
     people_ids = {r.published_by_id for r in rows if r.published_by_id}
     names = dict((await db_session.execute(select(User.id, User.display_name).where(User.id.in_(people_ids)))).all()) if people_ids else {}
-    today = _today(settings)
+    today = policies.today(settings.tz)
     revisions = [(r, names.get(r.published_by_id, ""), view_of(PolicyContent.of(r.content), today)) for r in rows]
-    return render(request, "policies/revisions.html", policy=policy, revisions=revisions, **_formatters(settings))
+    return render(request, "policies/revisions.html", policy=policy, revisions=revisions, **local_formatters(settings.tz))
 
 
 # --- Staff: questions ---------------------------------------------------------------------------------------
@@ -405,7 +384,7 @@ async def _inbox(
     return render(
         request, "policies/questions.html", status_code=status_code, rows=rows, titles=titles, show_all=show_all,
         open_count=await policy_questions.open_count(db_session), status_labels=policy_questions.STATUS_LABELS,
-        values=values or {}, errors=errors or {}, failed=failed, tel_href=tel_href, **_formatters(settings),
+        values=values or {}, errors=errors or {}, failed=failed, tel_href=tel_href, **local_formatters(settings.tz),
     )
 
 
@@ -476,7 +455,7 @@ async def _count_scan(db_session: AsyncSession, guide_id: UUID) -> None:
 @get("/g/{slug:str}", opt=public(), name="guide-page")
 async def guide_page(request: Request, db_session: Db, settings: Config, slug: FromPath[str]) -> Template:
     guide = await _guide_or_404(db_session, slug)
-    today = _today(settings)
+    today = policies.today(settings.tz)
     rows, total = await policies.guide_page(db_session, guide, today)
     if _counts_as_scan(request):
         await _count_scan(db_session, guide.id)
@@ -577,7 +556,7 @@ async def save_guide(request: Request, db_session: Db, slug: FromPath[str]) -> T
 @get("/guides/{slug:str}/poster", opt=roles(*POSTER_ROLES), name="guides-poster")
 async def guide_poster(request: Request, db_session: Db, settings: Config, slug: FromPath[str]) -> Template:
     guide = await _guide_or_404(db_session, slug)
-    rows = await policies.guide_policies(db_session, guide, _today(settings))
+    rows = await policies.guide_policies(db_session, guide, policies.today(settings.tz))
     url = public_url(request, f"/g/{guide.slug}")
     svg = qr_svg(url, gettext("QR code of the policy guide %(name)s") % {"name": guide.name})
     return render(request, "guides/poster.html", guide=guide, url=url, svg=svg, titles=[p.title for p in rows[:POSTER_TITLES]],

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.i18n import N_
 from server.models import Enterprise, Place, Policy, PolicyCategory, PolicyGuide, PolicyPush, PolicyRevision, PolicyStatus, PushOutcome
 from server.services import policy_facets as facets
+from server.services.appeals import utc_now
 from server.services.errors import ServiceError
 from server.services.policy_facets import FACETS, Profile
 
@@ -237,6 +238,11 @@ class InvalidPolicy(ServiceError):
 
 def local_today(tz: ZoneInfo, now: datetime) -> date:
     return now.astimezone(tz).date()
+
+
+def today(tz: ZoneInfo) -> date:
+    """Today in the subdistrict (deadlines are last days, Asia/Shanghai)."""
+    return local_today(tz, utc_now())
 
 
 def is_expired(policy: Any, today: date) -> bool:

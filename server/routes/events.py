@@ -79,14 +79,14 @@ def _where(place_names: dict[UUID, str]) -> Any:
 # --- Public: upcoming and past events, one event ----------------------------------------------------------
 
 
-@get("/events", opt=public(), name="events")
-async def public_list(request: Request, db_session: Db, settings: Config) -> Template:
+async def _listing(request: Request, db_session: AsyncSession, settings: Settings, template: str) -> Template:
+    """Upcoming events, then past ones by page: the public list and the staff list."""
     page = page_number(request.query_params.get("page"))
     upcoming, past, total = await events.upcoming_and_past(db_session, utc_now(), past_page=page)
     listed = upcoming + past
     return render(
         request,
-        "events/public_list.html",
+        template,
         upcoming=upcoming,
         past=past,
         page=page,
@@ -97,6 +97,11 @@ async def public_list(request: Request, db_session: Db, settings: Config) -> Tem
         local_time=local_formatters(settings.tz)["local_time"],
         **_labels(),
     )
+
+
+@get("/events", opt=public(), name="events")
+async def public_list(request: Request, db_session: Db, settings: Config) -> Template:
+    return await _listing(request, db_session, settings, "events/public_list.html")
 
 
 @get("/events/{event_id:uuid}", opt=public(), name="events-detail")
@@ -120,21 +125,7 @@ async def public_detail(request: Request, db_session: Db, settings: Config, even
 
 @get("/events/manage", opt=roles(*STAFF), name="events-manage")
 async def manage_list(request: Request, db_session: Db, settings: Config) -> Template:
-    page = page_number(request.query_params.get("page"))
-    upcoming, past, total = await events.upcoming_and_past(db_session, utc_now(), past_page=page)
-    listed = upcoming + past
-    return render(
-        request,
-        "events/manage.html",
-        upcoming=upcoming,
-        past=past,
-        page=page,
-        pages=max(1, -(-total // events.PAGE_SIZE)),
-        appeal_counts=await events.appeal_counts(db_session, [e.id for e in listed]),
-        where=_where(await _place_names(db_session, {e.place_id for e in listed})),
-        local_time=local_formatters(settings.tz)["local_time"],
-        **_labels(),
-    )
+    return await _listing(request, db_session, settings, "events/manage.html")
 
 
 def _event_values(event: CommunityEvent, settings: Settings) -> dict[str, str]:

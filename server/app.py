@@ -40,6 +40,7 @@ from server.routes import sync as sync_routes
 from server.security import SESSION_COOKIE, CurrentUser, RequestContextMiddleware, SessionConfig, access_guard
 from server.services import accounts, notifications, overview
 from server.settings import Settings, get_settings
+from server.services.scan_counts import ScanCounts
 from server.services.shared_cache import SharedCache
 from server.worker import BackgroundTasks, EmbeddedWorker
 
@@ -199,13 +200,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     worker = EmbeddedWorker(alchemy, settings)  # the overdue job, when settings.embedded_worker
     lag_probe = LoopLagProbe()  # benchmarks only: SHANZHI_LOOP_LAG_FILE
+    scan_counts = ScanCounts(alchemy, interval=settings.scan_flush_seconds)  # QR guide opens, written every few seconds
     app = Litestar(
         route_handlers=route_handlers(),
         on_shutdown=[dispose_engine],
         # The background tasks' plugin comes after the database's, so its lifespan is entered after
         # and left before the database plugin's: the worker stops while the engine is still open.
         # (SQLAlchemyPlugin would add its init plugin at the end of the list, after ours.)
-        plugins=[SQLAlchemyInitPlugin(config=alchemy), SQLAlchemySerializationPlugin(), BackgroundTasks([worker, lag_probe])],
+        plugins=[SQLAlchemyInitPlugin(config=alchemy), SQLAlchemySerializationPlugin(), BackgroundTasks([worker, lag_probe, scan_counts])],
         stores=make_stores(settings, alchemy),
         middleware=[PageETagMiddleware, session_config.middleware, RequestContextMiddleware(load_user, settings.locale)],
         guards=[access_guard],
@@ -238,6 +240,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "settings": settings, "alchemy": alchemy, "alchemy_engine": alchemy.get_engine(),
                 "public_figures": SharedCache("appeals", alchemy.get_session, ttl=settings.public_cache_seconds),
                 "overview_figures": SharedCache(overview.TOPIC, alchemy.get_session, ttl=settings.public_cache_seconds),
+                "policy_pages": SharedCache("policies", alchemy.get_session, ttl=settings.public_cache_seconds),
+                "scan_counts": scan_counts,
             }
         ),
         openapi_config=None,

@@ -66,6 +66,7 @@ class Settings:
     login_rate_limit: int = 10  # failed or not, POSTs to /login per client per minute
     suggest_rate_limit: int = 5  # accepted suggestion-box submissions per browser per hour
     suggest_address_limit: int = 200  # ... per client address per hour, all browsers together
+    scan_flush_seconds: float = 5.0  # QR guide opens are counted in memory and written this often
     debug: bool = False
     # Appeal time limits (A3): "12小时响应、7日办结、复杂问题1月闭环".
     appeal_response_hours: int = 12
@@ -121,6 +122,7 @@ class Settings:
             login_rate_limit=int(env.get("SHANZHI_LOGIN_RATE_LIMIT") or 10),
             suggest_rate_limit=int(env.get("SHANZHI_SUGGEST_RATE_LIMIT") or 5),
             suggest_address_limit=int(env.get("SHANZHI_SUGGEST_ADDRESS_LIMIT") or 200),
+            scan_flush_seconds=float(env.get("SHANZHI_SCAN_FLUSH_SECONDS") or 5),
             debug=_bool(env.get("SHANZHI_DEBUG"), default=False),
             release=env.get("SHANZHI_RELEASE", ""),
             embedded_worker=_bool(env.get("SHANZHI_EMBEDDED_WORKER"), default=True),

@@ -56,6 +56,7 @@ class LiveServer:
             "SHANZHI_RELEASE": self.release,
             # Tests reset the database under the running server: figures must not outlive a reset.
             "SHANZHI_PUBLIC_CACHE_SECONDS": "0",
+            "SHANZHI_SCAN_FLUSH_SECONDS": "0.2",  # guide opens reach the database at once (tests read them there)
             "PYTHONUNBUFFERED": "1",
         }
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor

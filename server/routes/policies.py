@@ -8,37 +8,35 @@ inbox, and the guides with their A4 posters. docs/policies.md.
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
 from litestar import Request, get, post
+from markupsafe import Markup
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db import WriteQueueTimeout, mark_writer
-from server.i18n import gettext
+from server.i18n import current_locale, gettext
 from server.models import LEAF_KINDS, Place, Policy, PolicyCategory, PolicyGuide, PolicyQuestion, PolicyRevision, PolicyStatus, Role, User
 from server.routes.posters import qr_svg
 from server.security import public, roles
 from server.services import policies, policy_facets as facets, policy_questions
 from server.services.appeals import utc_now
 from server.services.errors import ServiceError
+from server.services.shared_cache import SharedCache
 from server.services.policies import CATEGORY_LABELS, STATUS_LABELS, GuideInput, InvalidPolicy, PolicyContent
 from server.settings import Settings
 from server.throttle import FailureThrottle
 from server.web import client_address, current_user, flash, local_formatters, page_number, public_url, redirect, render
 
-log = logging.getLogger(__name__)
 
 Db = NamedDependency[AsyncSession]
 Config = NamedDependency[Settings]
@@ -144,32 +142,81 @@ async def policy_list(request: Request, db_session: Db, settings: Config) -> Tem
     if category not in {c.value for c in PolicyCategory}:
         category = ""
     today = policies.today(settings.tz)
-    page = await policies.public_list(db_session, today=today, q=q, category=category, page=page_number(request.query_params.get("page")))
-    return render(
-        request, "policies/list.html", page=page, q=q, category=category, today=today, categories=list(PolicyCategory),
-        category_labels=CATEGORY_LABELS, total_all=sum(page.counts.values()), list_url=list_url,
-        closing_soon=policies.closing_soon,
-    )
+    number = page_number(request.query_params.get("page"))
+
+    async def compute(session: AsyncSession) -> tuple[policies.PolicyPage, Markup, Markup]:
+        page = await policies.public_list(session, today=today, q=q, category=category, page=number)
+        items = _render_fragment(request, "policies/_items.html", policies=page.policies, today=today, category_labels=CATEGORY_LABELS,
+                                 closing_soon=policies.closing_soon)
+        tabs = _render_fragment(request, "policies/_tabs.html", page=page, q=q, category=category, categories=list(PolicyCategory),
+                                category_labels=CATEGORY_LABELS, total_all=sum(page.counts.values()), list_url=list_url)
+        return page, items, tabs
+
+    # The language is part of the key: the shared parts are rendered in it.
+    page, items_html, tabs_html = await _shared(request, ("list", current_locale.get(), today, q, category, number), compute)
+    return render(request, "policies/list.html", page=page, items_html=items_html, tabs_html=tabs_html, q=q, category=category,
+                  list_url=list_url)
+
+
+async def _shared(request: Request, key: Any, compute: Any) -> Any:
+    """The public pages' data, computed once and shared by every request until a policy, guide, FAQ or
+    place changes (or a few seconds pass): the pages QR posters send crowds to (docs/performance.md)."""
+    cache: SharedCache = request.app.state.policy_pages
+    return await cache.get(key, compute)
+
+
+def _render_fragment(request: Request, template: str, **context: Any) -> Markup:
+    """A part of a public page rendered to HTML once, in the current language, to be shared (it holds no
+    CSRF token and nothing about the visitor)."""
+    return Markup(request.app.template_engine.get_template(template).render(**context))  # noqa: S704 - autoescaped template
+
+
+@dataclass(frozen=True)
+class Faq:
+    faq_question: str  # as published by staff
+    answer: str
+
+
+@dataclass(frozen=True)
+class PublicPolicy:
+    """Everything the public page of a policy shows, as plain values (shared between requests)."""
+
+    policy: policies.PolicyCard
+    view: PolicyView
+    faqs: list[Faq]
+
+
+async def _public_policy(request: Request, settings: Settings, policy_id: UUID) -> PublicPolicy | None:
+    today = policies.today(settings.tz)
+
+    async def compute(session: AsyncSession) -> PublicPolicy | None:
+        policy = await session.get(Policy, policy_id)
+        if policy is None or policy.status == PolicyStatus.DRAFT:
+            return None
+        faqs = [Faq(f.faq_question or "", f.answer or "") for f in await policy_questions.faqs(session, policy.id)]
+        return PublicPolicy(policies.card_of(policy), view_of(published_content(policy), today), faqs)
+
+    found: PublicPolicy | None = await _shared(request, ("policy", policy_id, today), compute)
+    return found
 
 
 async def _policy_page(
-    request: Request, db_session: AsyncSession, settings: Settings, policy: Policy, *, values: dict[str, str] | None = None,
+    request: Request, settings: Settings, policy_id: UUID, *, values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None, status_code: int = 200,
 ) -> Template:
-    view = view_of(published_content(policy), policies.today(settings.tz))
+    shown = await _public_policy(request, settings, policy_id)
+    if shown is None:
+        raise NotFoundException
     return render(
-        request, "policies/page.html", status_code=status_code, policy=policy, view=view, preview=False,
-        withdrawn=policy.status == PolicyStatus.WITHDRAWN, faqs=await policy_questions.faqs(db_session, policy.id),
+        request, "policies/page.html", status_code=status_code, policy=shown.policy, view=shown.view, preview=False,
+        withdrawn=shown.policy.status == PolicyStatus.WITHDRAWN, faqs=shown.faqs,
         values=values or {}, errors=errors or {}, **local_formatters(settings.tz),
     )
 
 
 @get("/policies/{policy_id:uuid}", opt=public(), name="policy-page")
-async def policy_page(request: Request, db_session: Db, settings: Config, policy_id: FromPath[UUID]) -> Template:
-    policy = await _policy_or_404(db_session, policy_id)
-    if policy.status == PolicyStatus.DRAFT:
-        raise NotFoundException
-    return await _policy_page(request, db_session, settings, policy)
+async def policy_page(request: Request, settings: Config, policy_id: FromPath[UUID]) -> Template:
+    return await _policy_page(request, settings, policy_id)
 
 
 @post("/policies/{policy_id:uuid}/questions", opt=public())
@@ -184,7 +231,7 @@ async def ask_question(request: Request, db_session: Db, settings: Config, polic
     throttle = FailureThrottle(request.app.stores.get("rate_limit"), limit=settings.suggest_address_limit, window=QUESTION_WINDOW)
     throttle_key = f"question:address:{client_address(request)}"
     if await throttle.is_blocked(throttle_key):
-        return await _policy_page(request, db_session, settings, policy, values=values, status_code=429,
+        return await _policy_page(request, settings, policy_id, values=values, status_code=429,
                                   errors={"question": gettext("Too many questions from this network in the last hour. Please try again later.")})
     try:
         row = await policy_questions.ask(
@@ -193,8 +240,7 @@ async def ask_question(request: Request, db_session: Db, settings: Config, polic
         )
     except ServiceError as invalid:
         await db_session.rollback()
-        policy = await _policy_or_404(db_session, policy_id)
-        return await _policy_page(request, db_session, settings, policy, values=values, errors=_errors(invalid), status_code=400)
+        return await _policy_page(request, settings, policy_id, values=values, errors=_errors(invalid), status_code=400)
     await db_session.commit()
     await throttle.record_failure(throttle_key)  # counts accepted questions (mistakes are free)
     return redirect(f"/questions/{row.tracking_code}")
@@ -439,30 +485,35 @@ def _counts_as_scan(request: Request) -> bool:
     return request.method == "GET" and not request.scope.get(HEAD_MARK) and BACKGROUND_HEADER not in request.headers  # type: ignore[call-overload]
 
 
-async def _count_scan(db_session: AsyncSession, guide_id: UUID) -> None:
-    """One more open, in a short write transaction of its own (the reads before it took no write turn).
-    A busy database loses the count, never the page."""
-    await db_session.commit()  # ends the read transaction
-    mark_writer()
-    try:
-        await db_session.execute(update(PolicyGuide).where(PolicyGuide.id == guide_id).values(scan_count=PolicyGuide.scan_count + 1))
-        await db_session.commit()
-    except (WriteQueueTimeout, OperationalError):
-        log.warning("guide scan not counted: the database is busy", exc_info=True)
-        await db_session.rollback()
+@dataclass(frozen=True)
+class PublicGuide:
+    id: UUID
+    name: str
+    description: str
+    rows: list[policies.PolicyCard]
+    total: int
+    items_html: Markup  # the list, rendered in the language of the key
 
 
 @get("/g/{slug:str}", opt=public(), name="guide-page")
-async def guide_page(request: Request, db_session: Db, settings: Config, slug: FromPath[str]) -> Template:
-    guide = await _guide_or_404(db_session, slug)
+async def guide_page(request: Request, settings: Config, slug: FromPath[str]) -> Template:
     today = policies.today(settings.tz)
-    rows, total = await policies.guide_page(db_session, guide, today)
+
+    async def compute(session: AsyncSession) -> PublicGuide | None:
+        guide = await session.scalar(select(PolicyGuide).where(PolicyGuide.slug == slug.lower())) if len(slug) <= 48 else None
+        if guide is None:
+            return None
+        rows, total = await policies.guide_page(session, guide, today)
+        items = _render_fragment(request, "guides/_items.html", rows=rows, today=today, category_labels=CATEGORY_LABELS,
+                                 closing_soon=policies.closing_soon)
+        return PublicGuide(guide.id, guide.name, guide.description, rows, total, items)
+
+    shown: PublicGuide | None = await _shared(request, ("guide", current_locale.get(), slug.lower(), today), compute)
+    if shown is None:
+        raise NotFoundException
     if _counts_as_scan(request):
-        await _count_scan(db_session, guide.id)
-    return render(
-        request, "guides/page.html", guide=guide, rows=rows, total=total, today=today, category_labels=CATEGORY_LABELS,
-        closing_soon=policies.closing_soon,
-    )
+        request.app.state.scan_counts.add(shown.id)
+    return render(request, "guides/page.html", guide=shown, rows=shown.rows, total=shown.total, items_html=shown.items_html)
 
 
 async def _leaf_places(db_session: AsyncSession) -> list[Place]:
@@ -478,7 +529,9 @@ async def _audiences(db_session: AsyncSession, guides: list[PolicyGuide]) -> dic
 @get("/guides", opt=roles(*STAFF), name="guide-list")
 async def guide_list(request: Request, db_session: Db) -> Template:
     guides = list(await db_session.scalars(select(PolicyGuide).order_by(PolicyGuide.name, PolicyGuide.slug)))
-    return render(request, "guides/list.html", guides=guides, audiences=await _audiences(db_session, guides))
+    # Opens counted in this process and not written yet are added, so the figure is current.
+    return render(request, "guides/list.html", guides=guides, audiences=await _audiences(db_session, guides),
+                  unsaved=request.app.state.scan_counts.unsaved)
 
 
 def _guide_values(guide: PolicyGuide | None) -> dict[str, Any]:

@@ -18,11 +18,23 @@ from sqlalchemy import Select, and_, case, distinct, func, literal, null, or_, s
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import N_
-from server.models import Enterprise, Place, Policy, PolicyCategory, PolicyGuide, PolicyPush, PolicyRevision, PolicyStatus, PushOutcome
+from server.models import (
+    Enterprise,
+    Place,
+    Policy,
+    PolicyCategory,
+    PolicyGuide,
+    PolicyPush,
+    PolicyQuestion,
+    PolicyRevision,
+    PolicyStatus,
+    PushOutcome,
+)
 from server.services import policy_facets as facets
 from server.services.appeals import utc_now
 from server.services.errors import ServiceError
 from server.services.policy_facets import FACETS, Profile
+from server.services.shared_cache import watch
 
 CATEGORY_LABELS = {
     PolicyCategory.INDUSTRY_SUPPORT: N_("Industry support"),
@@ -245,6 +257,13 @@ def today(tz: ZoneInfo) -> date:
     return local_today(tz, utc_now())
 
 
+# The public pages' shared figures (app.state.policy_pages) are computed again after a commit that wrote these.
+watch(Policy, "policies")
+watch(PolicyGuide, "policies")
+watch(PolicyQuestion, "policies")
+watch(Place, "policies")
+
+
 def is_expired(policy: Any, today: date) -> bool:
     """Past its last day (a long-term policy never expires)."""
     return not policy.long_term and policy.deadline is not None and policy.deadline < today
@@ -279,9 +298,31 @@ def search_clause(q: str) -> Any:
     return and_(*clauses) if clauses else and_(True)
 
 
+@dataclass(frozen=True)
+class PolicyCard:
+    """A published policy as lists and pages show it: plain values, shareable between requests
+    (the public pages keep them in a shared cache, server/services/shared_cache.py)."""
+
+    id: UUID
+    title: str
+    summary: str
+    category: PolicyCategory
+    issuer: str
+    deadline: date | None
+    long_term: bool
+    status: PolicyStatus
+    revised_at: datetime | None
+    first_published_at: datetime | None
+
+
+def card_of(policy: Policy) -> PolicyCard:
+    return PolicyCard(policy.id, policy.title, policy.summary, policy.category, policy.issuer, policy.deadline, policy.long_term,
+                      policy.status, policy.revised_at, policy.first_published_at)
+
+
 @dataclass
 class PolicyPage:
-    policies: list[Policy]
+    policies: list[PolicyCard]
     total: int
     page: int
     pages: int
@@ -297,7 +338,7 @@ async def public_list(session: AsyncSession, *, today: date, q: str = "", catego
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, page), pages)
     rows = await session.scalars(select(Policy).where(*where).order_by(*_soon_first(today)).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))
-    return PolicyPage(list(rows), total, page, pages, {str(getattr(k, "value", k)): v for k, v in counts.items()})
+    return PolicyPage([card_of(p) for p in rows], total, page, pages, {str(getattr(k, "value", k)): v for k, v in counts.items()})
 
 
 def guide_masks(guide: PolicyGuide, place_kind: str | None) -> dict[str, int]:
@@ -333,11 +374,11 @@ async def guide_policies(session: AsyncSession, guide: PolicyGuide, today: date)
     return list(await session.scalars(guide_query(await _guide_masks(session, guide), today)))
 
 
-async def guide_page(session: AsyncSession, guide: PolicyGuide, today: date, *, limit: int = GUIDE_LIMIT) -> tuple[list[Policy], int]:
+async def guide_page(session: AsyncSession, guide: PolicyGuide, today: date, *, limit: int = GUIDE_LIMIT) -> tuple[list[PolicyCard], int]:
     """The first `limit` policies of a guide and how many it lists in all (a bounded page at any scale)."""
     query = guide_query(await _guide_masks(session, guide), today)
     total = int(await session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
-    return list(await session.scalars(query.limit(limit))), total
+    return [card_of(p) for p in await session.scalars(query.limit(limit))], total
 
 
 @dataclass

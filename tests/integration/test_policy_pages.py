@@ -198,8 +198,11 @@ async def test_every_open_is_counted_but_not_the_service_workers_background_save
     made = await guide(db, "street-shops", place_kinds=["street_shop"])
 
     async def scans() -> int:
-        await db.commit()  # a fresh read
-        return int(await db.scalar(select(PolicyGuide.scan_count).where(PolicyGuide.id == made.id)) or 0)
+        await db.commit()  # end this session's transaction: the server writes next
+        await client.app.state.scan_counts.flush()  # what the server writes every few seconds
+        count = int(await db.scalar(select(PolicyGuide.scan_count).where(PolicyGuide.id == made.id)) or 0)
+        await db.commit()
+        return count
 
     first = await client.get(f"/g/{made.slug}")
     assert first.status_code == 200

@@ -143,9 +143,10 @@ TABLE: list[Row] = [
     Row("GET", "/field/return-visit", only(Role.GRID_WORKER)),
     Row("GET", "/field/appeal", only(Role.GRID_WORKER)),
     Row("GET", "/field/appeals/edit", only(Role.GRID_WORKER)),
+    Row("GET", "/field/outcomes", only(Role.GRID_WORKER)),
     # A field form posted without its script (nothing recorded; what was typed is shown back).
     *(Row("POST", path, only(Role.GRID_WORKER), data=(("description", "x"),))
-      for path in ("/field/visit", "/field/return-visit", "/field/appeal", "/field/appeals/edit")),
+      for path in ("/field/visit", "/field/return-visit", "/field/appeal", "/field/appeals/edit", "/field/outcomes")),
     Row("GET", "/field/outbox", only(Role.GRID_WORKER)),
     # Staff: devices and conflicts
     # -- sync admin rows --
@@ -231,6 +232,9 @@ TABLE: list[Row] = [
     Row("POST", "/events/new", only(Role.ADMIN, Role.STAFF), data=(("topic", ""),)),
     Row("GET", "/events/{event_id:uuid}/edit", only(Role.ADMIN, Role.STAFF), sample="/events/00000000-0000-0000-0000-000000000000/edit"),
     Row("POST", "/events/{event_id:uuid}/edit", only(Role.ADMIN, Role.STAFF), sample="/events/00000000-0000-0000-0000-000000000000/edit", data=(("topic", "authz walk"),)),
+    Row("POST", "/events/{event_id:uuid}/photos", only(Role.ADMIN, Role.STAFF), sample="/events/00000000-0000-0000-0000-000000000000/photos",
+        data=(("remove", "x"),)),
+    Row("GET", "/events/{event_id:uuid}/photos/{sha:str}", EVERYONE, sample="/events/00000000-0000-0000-0000-000000000000/photos/" + "0" * 64),
     Row("POST", "/events/{event_id:uuid}/appeals", only(Role.ADMIN, Role.STAFF), sample="/events/00000000-0000-0000-0000-000000000000/appeals",
         data=(("description", "authz walk"),)),
 ]

@@ -332,6 +332,7 @@ async function redraw() {
     await drawWorkList();
   }
   if (page === "visit") await drawEnterpriseChoices();
+  if (page === "outcomes") await drawOutcomeChoices();
   if (page === "visit" || page === "return-visit") await drawResolvedChoices();
   if (page === "appeal-edit") await drawEditChoices();
   if (page === "outbox") await drawOutbox();
@@ -632,6 +633,48 @@ function setupVisit(form) {
   );
 }
 
+// --- Outcomes of policy pushes ---------------------------------------------------------------------------------
+
+async function drawOutcomeChoices() {
+  const select = document.querySelector("[data-push-select]");
+  if (!select || !(await pulled())) return;
+  const pushes = await Outbox.refs(userId, "policy_push");
+  if (!pushes.length) return;
+  const names = new Map((await Outbox.refs(userId, "enterprise")).map((e) => [e.id, e.name]));
+  const titles = new Map((await Outbox.refs(userId, "policy")).map((p) => [p.id, p.title]));
+  // Those without an outcome first, newest first.
+  pushes.sort((a, b) => Number(a.outcome !== "pushed") - Number(b.outcome !== "pushed") || String(b.pushed_at).localeCompare(String(a.pushed_at)));
+  const current = select.value;
+  select.replaceChildren(select.options[0].cloneNode(true), ...pushes.filter((x) => names.has(x.enterprise_id)).map((x) => el("option", {
+    value: x.id, "data-version": x.version,
+    text: `${names.get(x.enterprise_id)} · ${(titles.get(x.policy_id) || "").slice(0, 30)} · ${String(x.pushed_at || "").slice(0, 10)}`,
+  })));
+  if (pushes.some((x) => x.id === current)) select.value = current;
+}
+
+function setupOutcome(form) {
+  const amount = form.querySelector("[data-amount-field]");
+  const showAmount = () => {
+    amount.hidden = form.querySelector("[data-outcome]:checked")?.value !== "granted";
+    form.querySelector("#amount_yuan").required = !amount.hidden;
+  };
+  for (const radio of form.querySelectorAll("[data-outcome]")) radio.addEventListener("change", showAmount);
+  showAmount();
+  handleForm(form, async () => {
+    const pushId = value(form, "push_id");
+    const ref = await Outbox.ref(userId, "policy_push", pushId);
+    const option = form.querySelector(`[data-push-select] option[value="${CSS.escape(pushId)}"]`);
+    const outcome = form.querySelector("[data-outcome]:checked")?.value || "applied";
+    const yuan = value(form, "amount_yuan").replace(/[,，\s]/g, "");
+    return [{
+      key: `po:${pushId}`, entity: "policy_push", entity_id: pushId, op: "outcome",
+      base_version: ref?.version ?? (Number(option?.dataset.version || 0) || null),
+      summary: option?.textContent.split(" · ").slice(0, 2).join(" · ") || "",
+      fields: { outcome, amount_yuan: outcome === "granted" && /^\d+$/.test(yuan) ? Number(yuan) : null, note: optional(value(form, "note")) },
+    }];
+  }, { onSaved: showAmount });
+}
+
 // --- Quick appeal, return visit, edit ------------------------------------------------------------------------
 
 function setupAppeal(form) {
@@ -879,6 +922,7 @@ async function start() {
   if (form?.dataset.fieldForm === "visit") setupVisit(form);
   if (form?.dataset.fieldForm === "appeal") setupAppeal(form);
   if (form?.dataset.fieldForm === "return-visit") setupReturnVisit(form);
+  if (form?.dataset.fieldForm === "outcomes") setupOutcome(form);
   if (form?.dataset.fieldForm === "appeal-edit") await setupAppealEdit(form);
   await Outbox.device(userId);
   await Outbox.setCurrentUser(userId);

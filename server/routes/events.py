@@ -10,16 +10,18 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request, get, post
+from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
-from litestar.response import Redirect, Template
+from litestar.response import File, Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import gettext
 from server.models import Appeal, AppealChannel, AppealStatus, CommunityEvent, EventKind, Place, Role, SubmitterKind
 from server.routes.appeals import staff_appeal_input
+from server.routes.track import photo_file
 from server.security import public, roles
 from server.services import appeal_ledger as ledger
 from server.services import appeals, events
@@ -166,7 +168,7 @@ def _event_input(values: dict[str, str], settings: Settings) -> tuple[events.Eve
 async def _event_form(
     request: Request, db_session: AsyncSession, settings: Settings, *, event: CommunityEvent | None, values: dict[str, str],
     errors: dict[str, str], status_code: int = 200, appeal_values: dict[str, str] | None = None,
-    appeal_errors: dict[str, str] | None = None,
+    appeal_errors: dict[str, str] | None = None, photo_error: str | None = None,
 ) -> Template:
     raised = await _appeals_of(db_session, event.id) if event else []
     return render(
@@ -181,6 +183,8 @@ async def _event_form(
         raised=raised,
         appeal_values=appeal_values or {"submitter_kind": SubmitterKind.ENTERPRISE.value, "place": str(event.place_id or "") if event else ""},
         appeal_errors=appeal_errors or {},
+        photo_error=photo_error,
+        max_photos=events.MAX_EVENT_PHOTOS,
         audiences=list(SubmitterKind),
         audience_labels=ledger.AUDIENCE_LABELS,
         categories_for=categories_for,
@@ -233,6 +237,38 @@ async def event_update(request: Request, db_session: Db, settings: Config, event
 # --- An appeal raised at an event ------------------------------------------------------------------------
 
 
+# --- Photos of an event -------------------------------------------------------------------------------------
+
+MAX_PHOTO_BODY = 32 * 1024 * 1024  # six photos of at most 5 MB and the form around them
+
+
+@post("/events/{event_id:uuid}/photos", opt=roles(*STAFF), request_max_body_size=MAX_PHOTO_BODY)
+async def event_photos(request: Request, db_session: Db, settings: Config, event_id: FromPath[UUID]) -> Template | Redirect:
+    """Add photos to an event (and remove the ones ticked): shown on its public page."""
+    event = await _event(db_session, event_id)
+    form = await request.form()
+    raws = [await upload.read() for upload in form.getall("photos", []) if isinstance(upload, UploadFile) and upload.filename]
+    remove = [str(v) for v in form.getall("remove", [])]
+    try:
+        await events.add_photos(db_session, event, raws, settings.uploads_dir, remove=remove)
+    except events.InvalidEvent as invalid:
+        await db_session.rollback()
+        event = await _event(db_session, event_id)
+        return await _event_form(request, db_session, settings, event=event, values=_event_values(event, settings), errors={},
+                                 status_code=400, photo_error=invalid.problems[0].translated())
+    await db_session.commit()
+    flash(request, gettext("Photos saved."))
+    return redirect(f"/events/{event_id}/edit#photos")
+
+
+@get("/events/{event_id:uuid}/photos/{sha:str}", opt=public())
+async def event_photo(db_session: Db, settings: Config, event_id: FromPath[UUID], sha: FromPath[str]) -> File:
+    event = await _event(db_session, event_id)
+    if sha not in event.photos:
+        raise NotFoundException
+    return photo_file(settings, sha)
+
+
 @post("/events/{event_id:uuid}/appeals", opt=roles(*STAFF))
 async def event_appeal(request: Request, db_session: Db, settings: Config, event_id: FromPath[UUID]) -> Template | Redirect:
     event = await _event(db_session, event_id)
@@ -260,4 +296,6 @@ async def event_appeal(request: Request, db_session: Db, settings: Config, event
                              status_code=400, appeal_values=values, appeal_errors=errors)
 
 
-route_handlers = [public_list, public_detail, manage_list, event_new, event_create, event_edit, event_update, event_appeal]
+route_handlers = [
+    public_list, public_detail, manage_list, event_new, event_create, event_edit, event_update, event_photos, event_photo, event_appeal,
+]

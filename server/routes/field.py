@@ -19,7 +19,7 @@ from litestar.response import Template
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.models import Appeal, Role, SubmitterKind
+from server.models import Appeal, PushOutcome, Role, SubmitterKind
 from server.models.appeals import AppealStatus, Evaluation, VisitMethod
 from server.models.field import Visit, VisitPurpose, VisitSubject
 from server.security import CurrentUser, roles
@@ -31,6 +31,7 @@ from server.services.appeal_workflow import OPEN, STATUS_LABELS
 from server.services.appeals import utc_now
 from server.services.deadlines import TimeLimits
 from server.services.places import PLACE_KIND_LABELS
+from server.services.policies import OUTCOME_LABELS
 from server.services.visits import VISIT_PURPOSE_LABELS, VISIT_SUBJECT_LABELS
 from server.settings import Settings
 from server.web import current_user, render
@@ -43,9 +44,11 @@ FIELD_PAGES = [
     "/field/return-visit",
     "/field/appeal",
     "/field/appeals/edit",
+    "/field/outcomes",
     "/field/outbox",
 ]
 MAX_APPEAL_PHOTOS = 3
+FIELD_OUTCOMES = [PushOutcome.APPLIED, PushOutcome.GRANTED, PushOutcome.INELIGIBLE]
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,17 @@ async def appeal_edit_form(request: Request, db_session: NamedDependency[AsyncSe
     return render(request, "field/appeal_edit.html", **_common(user, grid, open_cases=open_cases))
 
 
+@get("/field/outcomes", opt=roles(Role.GRID_WORKER))
+async def outcomes_form(request: Request, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]) -> Template:
+    """What came of the policies pushed (已申报 / 已获批 / 不符合条件): recorded offline like every field write;
+    the page script refreshes the choices from what the phone pulled."""
+    user = _user(request)
+    grid = await grid_places(db_session, user)
+    lines = await enterprises.pushes_of_worker(db_session, user.id, appeal_scope.grid_places_clause(user.place_id))
+    return render(request, "field/outcomes.html", **_common(
+        user, grid, push_lines=lines, outcome_labels=OUTCOME_LABELS, outcomes=FIELD_OUTCOMES, tz=settings.tz))
+
+
 @get("/field/outbox", opt=roles(Role.GRID_WORKER))
 async def outbox_page(request: Request, db_session: NamedDependency[AsyncSession]) -> Template:
     user = _user(request)
@@ -217,7 +231,7 @@ async def outbox_page(request: Request, db_session: NamedDependency[AsyncSession
     return render(request, "field/outbox.html", **_common(user, grid))
 
 
-@post(["/field/visit", "/field/return-visit", "/field/appeal", "/field/appeals/edit"], opt=roles(Role.GRID_WORKER), status_code=200)
+@post(["/field/visit", "/field/return-visit", "/field/appeal", "/field/appeals/edit", "/field/outcomes"], opt=roles(Role.GRID_WORKER), status_code=200)
 async def field_form_without_script(request: Request) -> Template:
     """A field form arrives as a plain POST only when the page's script did not start (the outbox
     saves every record instead). Nothing is recorded; what was typed is shown so it is not lost."""
@@ -226,4 +240,6 @@ async def field_form_without_script(request: Request) -> Template:
     return render(request, "field/not_started.html", typed=typed, back=request.url.path)
 
 
-route_handlers = [field_home, visit_form, return_visit_form, appeal_form, appeal_edit_form, outbox_page, field_form_without_script]
+route_handlers = [
+    field_home, visit_form, return_visit_form, appeal_form, appeal_edit_form, outcomes_form, outbox_page, field_form_without_script,
+]

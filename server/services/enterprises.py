@@ -461,3 +461,22 @@ async def work_list(session: AsyncSession, worker_id: UUID, grid_places: Any, to
 
 async def of_worker(session: AsyncSession, worker_id: UUID, grid_places: Any, *, limit: int = 1000) -> list[Enterprise]:
     return list(await session.scalars(select(Enterprise).where(worker_scope(worker_id, grid_places)).order_by(Enterprise.name).limit(limit)))
+
+
+@dataclass(frozen=True)
+class PushLine:
+    push: PolicyPush
+    enterprise_name: str
+    policy_title: str
+
+
+async def pushes_of_worker(session: AsyncSession, worker_id: UUID, grid_places: Any, *, limit: int = 200) -> list[PushLine]:
+    """Pushes to the enterprises a worker serves, those without an outcome first, newest first."""
+    rows = await session.execute(
+        select(PolicyPush, Enterprise.name, Policy.title)
+        .join(Enterprise, Enterprise.id == PolicyPush.enterprise_id).join(Policy, Policy.id == PolicyPush.policy_id)
+        .where(worker_scope(worker_id, grid_places))
+        .order_by((PolicyPush.outcome == PushOutcome.PUSHED).desc(), PolicyPush.pushed_at.desc())
+        .limit(limit)
+    )
+    return [PushLine(push, name, title) for push, name, title in rows.all()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from uuid import UUID
 
 from sqlalchemy import func, select
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.i18n import N_
 from server.models import Appeal, CommunityEvent, EventKind, Place
 from server.services.errors import ServiceError
+from server.services.photos import process_photos, save_photo
 
 KIND_LABELS = {
     EventKind.POLICY_EXPRESS: N_("Policy express"),  # 政策直通车
@@ -97,3 +99,26 @@ async def appeal_counts(session: AsyncSession, event_ids: list[UUID]) -> dict[UU
         return {}
     rows = await session.execute(select(Appeal.event_id, func.count()).where(Appeal.event_id.in_(event_ids)).group_by(Appeal.event_id))
     return {k: int(v) for k, v in rows.all()}
+
+
+MAX_EVENT_PHOTOS = 6
+
+
+async def add_photos(session: AsyncSession, event: CommunityEvent, raws: list[bytes], uploads_dir: Path,
+                     remove: list[str] | None = None) -> CommunityEvent:
+    """Keep the event's photos: remove the ones named, then add new ones (checked, downscaled and stored by
+    content like appeal photos; event photos are public, they show the event, not a person's case)."""
+    kept = [sha for sha in event.photos if sha not in set(remove or [])]
+    if len(kept) + len(raws) > MAX_EVENT_PHOTOS:
+        raise InvalidEvent([ServiceError(N_("An event keeps at most %(n)d photos."), field="photos", n=MAX_EVENT_PHOTOS)])
+    try:
+        processed = await process_photos(raws)
+    except ServiceError as error:
+        raise InvalidEvent([error]) from error
+    for photo in processed:
+        stored = save_photo(photo, uploads_dir)
+        if stored.sha256 not in kept:
+            kept.append(stored.sha256)
+    event.photos = kept
+    await session.flush()
+    return event

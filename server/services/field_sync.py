@@ -8,6 +8,7 @@ appeals.act, appeals.edit_details), so a refusal reads the same as on a form.
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -23,6 +24,7 @@ from server.models import (
     Policy,
     PolicyPush,
     PolicyStatus,
+    PushOutcome,
     AppealChannel,
     ConflictKind,
     Evaluation,
@@ -91,6 +93,18 @@ class ReturnVisitFields(msgspec.Struct, kw_only=True):
     note: str | None = None
     note_public: bool = False  # the worker chose to reply to the submitter (default: internal)
     visit_id: str | None = None
+
+
+class OutcomeChoice(enum.StrEnum):
+    APPLIED = PushOutcome.APPLIED.value
+    GRANTED = PushOutcome.GRANTED.value
+    INELIGIBLE = PushOutcome.INELIGIBLE.value
+
+
+class PushOutcomeFields(msgspec.Struct, kw_only=True):
+    outcome: OutcomeChoice
+    amount_yuan: int | None = None  # with granted: whole yuan
+    note: str | None = None
 
 
 class AppealUpdateFields(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -331,6 +345,47 @@ async def update_appeal(request: Request) -> Applied:
     return Applied(appeal.version, conflict=row)
 
 
+# --- policy_push.outcome: what came of a policy pushed to an enterprise (已申报 / 已获批 / 不符合条件) -----------
+
+
+async def _prepare_pushes(session: AsyncSession, mutations: list[p.Mutation], ctx: Context, batch: dict[str, Any]) -> None:
+    """The pushes the batch records outcomes for, with their enterprises, in one read each."""
+    grid = await _grid(session, ctx, batch)
+    ids = {m.entity_id for m in mutations}
+    rows = {r.id: r for r in await session.scalars(select(PolicyPush).where(PolicyPush.id.in_(ids)))}
+    firms = {e.id: e for e in await session.scalars(select(Enterprise).where(Enterprise.id.in_({r.enterprise_id for r in rows.values()})))}
+    batch.setdefault("pushes", {}).update(rows)
+    batch.setdefault("push_firms", {}).update(firms)
+    batch["grid_places"] = grid
+
+
+async def push_outcome(request: Request) -> Applied:
+    row: PolicyPush | None = request.batch.get("pushes", {}).get(request.mutation.entity_id)
+    if row is None:
+        raise Rejected(p.NOT_FOUND, ServiceError(N_("This policy push does not exist on the server.")))
+    firm = request.batch["push_firms"].get(row.enterprise_id)
+    if firm is None or (firm.place_id not in request.batch["grid_places"] and firm.grid_worker_id != request.ctx.sender.id):
+        raise Rejected.forbidden(N_("This enterprise is not in your grid."))
+    fields: PushOutcomeFields = request.fields
+    if row.outcome_at is not None and row.outcome_at > request.at:
+        # Someone recorded a later outcome while this phone was offline: the later one stays, this one is kept.
+        sent = {k: v for k, v in msgspec.to_builtins(fields).items() if k in request.mutation.fields}
+        conflict = engine.conflict(
+            request, ConflictKind.TRANSITION,
+            detail={"fields": sent, "status": row.outcome.value, "reason": N_("A later outcome was recorded for this push."), "params": {},
+                    "base_version": request.mutation.base_version, "version": row.version},
+            fields=sorted(sent), applied=False, other=row.outcome_by_id,
+        )
+        request.session.add(conflict)
+        return Applied(row.version, conflict=conflict)
+    try:
+        await enterprises.record_outcome(request.session, row, fields.outcome.value, amount=fields.amount_yuan, note=fields.note,
+                                         actor_id=request.ctx.sender.id, at=request.at)
+    except enterprises.InvalidEnterprise as error:
+        raise Rejected.invalid(error.problems) from None
+    return Applied(row.version)
+
+
 # --- After a push: one notice to staff for the appeals it brought -------------------------------------------
 
 
@@ -365,6 +420,10 @@ ops.register(ops.Operation(
 ops.register(ops.Operation(
     "appeal", "update", AppealUpdateFields, GRID_WORKER, update_appeal, prepare=_prepare_cases,
     summary="Corrected details of an open case (field-level last writer wins).",
+))
+ops.register(ops.Operation(
+    "policy_push", "outcome", PushOutcomeFields, GRID_WORKER, push_outcome, prepare=_prepare_pushes,
+    summary="What came of a policy pushed to an enterprise: applied, granted (with the amount) or not eligible.",
 ))
 ops.after_batch(tell_staff)
 
@@ -430,6 +489,18 @@ class EnterpriseData(msgspec.Struct):
     contact_phone: str | None
     last_visited_at: str | None
     pushed_policy_ids: list[str]
+
+
+class PolicyPushData(msgspec.Struct):
+    enterprise_id: str
+    policy_id: str
+    visit_id: str | None
+    pushed_at: str | None
+    matched: bool
+    outcome: str
+    amount_yuan: int | None
+    outcome_note: str | None
+    outcome_at: str | None
 
 
 class PolicyData(msgspec.Struct):
@@ -545,6 +616,14 @@ def _policy_data(policy: Policy, _ctx: Context, _extra: dict[str, Any]) -> dict[
     }
 
 
+def _push_data(row: PolicyPush, _ctx: Context, _extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "enterprise_id": str(row.enterprise_id), "policy_id": str(row.policy_id), "visit_id": _str(row.visit_id),
+        "pushed_at": _iso(row.pushed_at), "matched": row.matched, "outcome": row.outcome.value, "amount_yuan": row.amount_yuan,
+        "outcome_note": row.outcome_note, "outcome_at": _iso(row.outcome_at),
+    }
+
+
 def _grid_enterprises(ctx: Context, _now: datetime) -> Any:
     return select(Enterprise).where(enterprises.worker_scope(ctx.sender.id, appeal_scope.grid_places_clause(ctx.sender.area_id)))
 
@@ -596,6 +675,11 @@ ops.register_pull(ops.PullSource(
 ))
 ops.register_pull(ops.PullSource("enterprise", GRID_WORKER, Enterprise, _grid_enterprises, _enterprise_data,
                                  prepare=_enterprise_extra, schema=EnterpriseData))
+ops.register_pull(ops.PullSource(
+    "policy_push", GRID_WORKER, PolicyPush,
+    lambda ctx, _now: select(PolicyPush).where(PolicyPush.enterprise_id.in_(_grid_enterprises(ctx, _now).with_only_columns(Enterprise.id))),
+    _push_data, schema=PolicyPushData,
+))
 # Published and withdrawn policies (a withdrawn one is sent so the phone drops it); the phone hides expired ones.
 ops.register_pull(ops.PullSource(
     "policy", GRID_WORKER, Policy, lambda _ctx, _now: select(Policy).where(Policy.status != PolicyStatus.DRAFT), _policy_data,

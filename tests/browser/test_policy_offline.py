@@ -130,3 +130,44 @@ def test_an_offline_visit_pushes_two_policies_and_syncs_once(context: BrowserCon
     assert len(found["visits"]) == 1 and found["receipts"] == 1
     assert found["reach"] == {UUID(str(p)): target["reached_before"][p] + 1 for p in target["policies"]}
     assert found["last"] is not None
+
+
+def test_an_outcome_recorded_offline_reaches_the_reach_page(context: BrowserContext, page: Page, live_server: LiveServer) -> None:
+    """The worker hears the enterprise was granted the policy, records it with no network, and it syncs."""
+
+    async def awaiting(session: Any) -> dict[str, Any]:
+        worker = await session.scalar(select(User).where(User.username == "grid"))
+        lines = await enterprises.pushes_of_worker(session, worker.id, grid_places_clause(worker.place_id))
+        line = next(x for x in lines if x.push.outcome.value == "pushed")
+        return {"push": line.push.id, "policy": line.push.policy_id}
+
+    target = in_db(live_server.settings, awaiting)
+    sign_in(page, "grid")
+    field_ready(page)
+    wait_for_saved_pages(page)
+    wait_until(page, """async () => {
+        const user = document.getElementById("field-app").dataset.worker;
+        return (await ShanzhiOutbox.refs(user, "policy_push")).length > 0;
+    }""", timeout=20_000, interval=250)
+
+    context.set_offline(True)
+    page.goto("/field/outcomes")
+    field_ready(page)
+    page.locator("#push_id").select_option(str(target["push"]))
+    page.locator('input[name="outcome"][value="granted"]').check()
+    expect(page.locator("#amount_yuan")).to_be_visible()
+    page.locator("#amount_yuan").fill("12,000")
+    assert_accessible(page)
+    page.locator("form[data-field-form] button[type=submit]").click()
+    expect(page.locator("[data-form-status].alert-success")).to_be_visible()
+
+    context.set_offline(False)
+    page.goto("/field/outbox")
+    field_ready(page)
+    expect(page.locator('[data-outbox-list] > li[data-state-name="sent"]')).to_have_count(1, timeout=20_000)
+
+    async def check(session: Any) -> Any:
+        return await session.get(PolicyPush, target["push"])
+
+    row = in_db(live_server.settings, check)
+    assert (row.outcome.value, row.amount_yuan) == ("granted", 12000)

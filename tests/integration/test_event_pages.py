@@ -109,3 +109,45 @@ async def test_the_staff_list_links_to_editing(web: Web, settings: Settings, peo
     await sign_in(web, "staff")
     page = await web.client.get("/events/manage")
     assert page.status_code == 200 and f'href="/events/{event_id}/edit"' in page.text and 'href="/events/new"' in page.text
+
+
+def _jpeg(colour: tuple[int, int, int]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(out, "JPEG")
+    return out.getvalue()
+
+
+async def test_photos_of_an_event_show_on_its_public_page(web: Web, english: None, settings: Settings, people: dict[Role, str]) -> None:
+    event_id = await add_event(settings, "民生面对面：加装电梯", datetime.now(UTC) - timedelta(days=2))
+    await sign_in(web, "staff")
+    token = await web.csrf()
+    files = [("photos", ("a.jpg", _jpeg((200, 30, 30)), "image/jpeg")), ("photos", ("b.jpg", _jpeg((30, 200, 30)), "image/jpeg"))]
+    saved = await web.client.post(f"/events/{event_id}/photos", data={"_csrf_token": token}, files=files)
+    assert saved.status_code == 303, saved.text
+    shas = await in_session(settings, lambda s: s.scalar(select(CommunityEvent.photos).where(CommunityEvent.id == event_id)))
+    assert len(shas) == 2
+
+    await web.logout()
+    page = await web.client.get(f"/events/{event_id}")
+    for sha in shas:
+        assert f"/events/{event_id}/photos/{sha}" in page.text
+        photo = await web.client.get(f"/events/{event_id}/photos/{sha}")
+        assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
+    # A stored photo of something else is not served through this event.
+    assert (await web.client.get(f"/events/{event_id}/photos/{'0' * 64}")).status_code == 404
+
+    # Not an image: refused with the reason, the photos kept.
+    await sign_in(web, "staff")
+    token = await web.csrf()
+    refused = await web.client.post(f"/events/{event_id}/photos", data={"_csrf_token": token},
+                                    files=[("photos", ("notes.txt", b"not a photo", "text/plain"))])
+    assert refused.status_code == 400 and "Photos must be JPEG, PNG or WebP images." in refused.text
+    # Removing one keeps the other.
+    removed = await web.client.post(f"/events/{event_id}/photos", data={"_csrf_token": token, "remove": shas[0]},
+                                    files=[("photos", ("", b"", "application/octet-stream"))])
+    assert removed.status_code == 303
+    assert await in_session(settings, lambda s: s.scalar(select(CommunityEvent.photos).where(CommunityEvent.id == event_id))) == shas[1:]

@@ -169,3 +169,49 @@ async def test_the_work_list_follows_new_policies_and_visits(world: World, regis
     await policies.publish(db, stale, actor_id=None, now=datetime.now(UTC))
     assert [p.title for p in (await enterprises.work_list(db, worker, grid, today))[0].unpushed] == ["商铺消费券"]
     assert await db.scalar(select(func.count()).select_from(Policy)) == 6
+
+
+async def test_a_worker_records_an_outcome_offline_and_the_reach_counts_it(
+    client: AsyncTestClient, web: Web, world: World, registry: dict[str, UUID], db: AsyncSession
+) -> None:
+    await web.login("grid", PASSWORD)
+    phone = Device()
+    await _push(client, phone, visit(phone, registry["面馆"], [registry["沿街商铺补贴"]]))
+    records = await _pull(client, phone)
+    pushed = next(r for r in records if r["entity"] == "policy_push")
+    assert pushed["data"]["outcome"] == "pushed" and pushed["data"]["policy_id"] == str(registry["沿街商铺补贴"])
+    push_id = UUID(pushed["id"])
+
+    # Granted without an amount: refused, with the field named; nothing recorded.
+    refused = await _push(client, phone, phone.mutation("policy_push", "outcome", {"outcome": "granted"}, entity_id=push_id,
+                                                        base_version=pushed["version"]))
+    assert refused[0]["status"] == "rejected" and "amount" in refused[0]["errors"]
+    granted_at = datetime.now(UTC) - timedelta(hours=2)
+    done = await _push(client, phone, phone.mutation("policy_push", "outcome", {"outcome": "granted", "amount_yuan": 30000, "note": "已到账"},
+                                                     entity_id=push_id, base_version=pushed["version"], recorded_at=granted_at))
+    assert done[0]["status"] == "applied"
+    reach = {r.policy.title: r for r in await policies.reach(db, today=datetime.now(UTC).date())}
+    assert (reach["沿街商铺补贴"].granted, reach["沿街商铺补贴"].amount_yuan) == (1, 30000)
+
+    # An older outcome from another phone (recorded before the grant, sent after) does not undo it: kept as a conflict.
+    other = Device()
+    late = await _push(client, other, other.mutation("policy_push", "outcome", {"outcome": "applied"}, entity_id=push_id,
+                                                     base_version=pushed["version"], recorded_at=granted_at - timedelta(hours=1)))
+    assert late[0]["status"] == "conflict"
+    db.expire_all()
+    row = await db.get(PolicyPush, push_id)
+    assert row is not None and row.outcome.value == "granted" and row.amount_yuan == 30000
+
+
+async def test_outcomes_only_for_the_workers_own_enterprises(
+    client: AsyncTestClient, web: Web, world: World, registry: dict[str, UUID], db: AsyncSession, settings: Settings
+) -> None:
+    firm = await db.get(Enterprise, registry["软件公司"])
+    assert firm is not None
+    [row] = await enterprises.push(db, firm, [enterprises.PushInput(registry["软件企业奖励"])], actor_id=None, at=datetime.now(UTC))
+    await db.commit()
+    await web.login("grid", PASSWORD)
+    phone = Device()
+    answer = await _push(client, phone, phone.mutation("policy_push", "outcome", {"outcome": "applied"}, entity_id=row.id, base_version=1))
+    assert answer[0]["status"] == "rejected" and answer[0]["code"] == "forbidden"
+    assert all(r["entity"] != "policy_push" for r in await _pull(client, phone))

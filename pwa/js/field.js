@@ -240,7 +240,9 @@ async function drawWorkList() {
     if (e.last_visited_at && !unpushed) continue;
     items.push({ e, unpushed });
   }
-  items.sort((a, b) => String(a.e.last_visited_at || "").localeCompare(String(b.e.last_visited_at || "")) || a.e.name.localeCompare(b.e.name));
+  // As the server orders them: never visited first, then the longest unvisited, ties by id.
+  const key = (item) => `${item.e.last_visited_at ? "1" : "0"}${item.e.last_visited_at || ""}`;
+  items.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : a.e.id < b.e.id ? -1 : a.e.id > b.e.id ? 1 : 0));
   const shown = Number(list.dataset.shown || 10);
   list.replaceChildren(...items.slice(0, shown).map(({ e, unpushed }) => {
     const notes = [!e.last_visited_at ? t("never_visited") : null, unpushed ? t("unpushed", { n: unpushed }) : null].filter(Boolean);

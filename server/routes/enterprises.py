@@ -32,7 +32,7 @@ from server.services import policy_facets as facets
 from server.services.appeals import utc_now
 from server.services.errors import ServiceError
 from server.settings import Settings
-from server.web import use_request_locale, current_user, flash, local_formatters, parse_uuid, redirect, render
+from server.web import current_user, flash, local_formatters, page_number, parse_uuid, redirect, render, use_request_locale
 
 STAFF = (Role.ADMIN, Role.STAFF)
 READERS = (Role.ADMIN, Role.STAFF, Role.SUPERVISOR)  # supervisors watch the registry and the reach figures
@@ -40,6 +40,9 @@ MAX_IMPORT_BODY = 5 * 1024 * 1024  # bytes: a CSV of the largest import (20 000 
 FORM_FIELDS = ("credit_code", "name", "industry", "size", "stage", "registered_on", "place_id", "contact_name",
                "contact_phone", "grid_worker_id")
 OUTCOMES = (PushOutcome.APPLIED, PushOutcome.GRANTED, PushOutcome.INELIGIBLE)
+REACH_PAGE = 50
+MATCHED_SHOWN = 60  # matching policies listed on an enterprise's page (not pushed yet first)
+OTHERS_SHOWN = 200  # other live policies offered for an off-match push (closing soonest first)
 
 Db = NamedDependency[AsyncSession]
 Config = NamedDependency[Settings]
@@ -336,10 +339,15 @@ async def _detail_page(
 ) -> Template:
     user = current_user(request)
     today = policies.today(settings.tz)
-    matched = await policies.matched_policies(db_session, enterprise, today)
+    # Bounded at any scale: the matching policies not pushed yet first, and a choice of other live policies.
+    matched = await policies.matched_policies(db_session, enterprise, today, limit=MATCHED_SHOWN, unpushed_first=True)
+    matched_total = await policies.matched_count(db_session, enterprise, today)
     pushes = (await enterprises.pushes_of(db_session, [enterprise.id]))[enterprise.id]
     pushed_ids = {p.policy_id for p in pushes}
-    live = list(await db_session.scalars(select(Policy).where(policies.live_clause(today)).order_by(Policy.title, Policy.id)))
+    matched_ids = {m.id for m in matched}
+    live = [p for p in await db_session.scalars(
+        select(Policy).where(policies.live_clause(today)).order_by(*policies.closing_first(today)).limit(OTHERS_SHOWN + len(matched)))
+        if p.id not in matched_ids][:OTHERS_SHOWN]
     titles = {p.id: p.title for p in live} | {p.id: p.title for p in matched}
     missing = {p.policy_id for p in pushes} - titles.keys()
     titles |= await _names(db_session, Policy, missing, "title")
@@ -358,7 +366,8 @@ async def _detail_page(
         pushed_ids=pushed_ids,
         pushes=pushes,
         titles=titles,
-        other_policies=[p for p in live if p.id not in {m.id for m in matched}],
+        other_policies=live,
+        matched_total=matched_total,
         visits=visits,
         people=people,
         can_edit=user is not None and user.role in STAFF,
@@ -469,10 +478,16 @@ async def reach_page(request: Request, db_session: Db, settings: Config) -> Temp
     everything = sorted(await policies.reach(db_session, today=today), key=lambda r: ended(r.policy))
     show_all = request.query_params.get("all") == "1"
     rows = everything if show_all else [r for r in everything if not ended(r.policy)]
+    # Totals over every row; the table a page of REACH_PAGE rows (a bounded page at any scale).
+    pages = max(1, -(-len(rows) // REACH_PAGE))
+    page = min(page_number(request.query_params.get("page")), pages)
     return render(
         request,
         "enterprises/reach.html",
         rows=rows,
+        page_rows=rows[(page - 1) * REACH_PAGE : page * REACH_PAGE],
+        page=page,
+        pages=pages,
         show_all=show_all,
         ended_count=sum(1 for r in everything if ended(r.policy)),
         totals=_totals(rows),

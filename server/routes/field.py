@@ -168,8 +168,9 @@ async def field_home(
             my_cases=await ledger.open_cases_of(db_session, limits, now, assignee_id=user.id),
             subject_list=await subjects_of(db_session, user),
             visits_today=await todays_visits(db_session, user, limits, now),
-            work_items=await enterprises.work_list(
-                db_session, user.id, appeal_scope.grid_places_clause(user.place_id), policies.local_today(limits.tz, now)),
+            work=await enterprises.work_list(
+                db_session, user.id, appeal_scope.grid_places_clause(user.place_id), policies.local_today(limits.tz, now),
+                limit=WORK_ITEMS_SHOWN),
             work_shown=WORK_ITEMS_SHOWN,
             place_names={p.id: p.name for p in grid},
             tz=limits.tz,

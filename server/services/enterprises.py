@@ -430,7 +430,8 @@ class WorkItem:
 
     enterprise: Enterprise
     never_visited: bool
-    unpushed: list[Policy]
+    unpushed_count: int  # live policies it matches that were never pushed to it
+    unpushed: list[Policy]  # the first of them, closing soonest first
 
 
 def needs_visit(enterprise: Enterprise, unpushed: Sequence[Any]) -> bool:
@@ -438,25 +439,37 @@ def needs_visit(enterprise: Enterprise, unpushed: Sequence[Any]) -> bool:
     return (enterprise.is_key or enterprise.stage == "new") and (enterprise.last_visited_at is None or bool(unpushed))
 
 
-async def work_list(session: AsyncSession, worker_id: UUID, grid_places: Any, today: date, *, limit: int = 100) -> list[WorkItem]:
+def _unpushed_matches(today: date) -> Any:
+    """Live policies matching the Enterprise (joined to its Place) that were never pushed to it, as a SELECT of policies."""
+    pushed = select(PolicyPush.id).where(PolicyPush.enterprise_id == Enterprise.id, PolicyPush.policy_id == Policy.id)
+    return select(Policy).where(policies.live_clause(today), policies.enterprise_match(), ~pushed.exists())
+
+
+async def work_list(session: AsyncSession, worker_id: UUID, grid_places: Any, today: date, *, limit: int = 10,
+                    policies_shown: int = 5) -> tuple[list[WorkItem], int]:
+    """The first `limit` enterprises to visit (never visited first, then the longest unvisited) and how many
+    there are in all; the same rule as `needs_visit`, in SQL, so it stays one bounded query at any scale."""
+    unpushed = _unpushed_matches(today).with_only_columns(Policy.id).correlate(Enterprise, Place)
+    where = [
+        worker_scope(worker_id, grid_places),
+        or_(Enterprise.is_key.is_(True), Enterprise.stage == "new"),
+        or_(Enterprise.last_visited_at.is_(None), unpushed.exists()),
+    ]
+    base = select(Enterprise).outerjoin(Place, Place.id == Enterprise.place_id).where(*where)
+    total = int(await session.scalar(select(func.count()).select_from(base.subquery())) or 0)
     rows = list(await session.scalars(
-        select(Enterprise).where(worker_scope(worker_id, grid_places), or_(Enterprise.is_key.is_(True), Enterprise.stage == "new"))
-        .order_by(Enterprise.last_visited_at.is_not(None), Enterprise.last_visited_at, Enterprise.name)
-    ))
-    if not rows:
-        return []
-    live = list(await session.scalars(select(Policy).where(policies.live_clause(today)).order_by(Policy.deadline)))
-    pushed = await pushes_of(session, [e.id for e in rows])
-    kinds = dict((await session.execute(select(Place.id, Place.kind).where(Place.id.in_({e.place_id for e in rows if e.place_id})))).all())
+        # Never visited first, then the longest unvisited; ties by id (the phone sorts the same way, no collation).
+        base.order_by(Enterprise.last_visited_at.is_not(None), Enterprise.last_visited_at, Enterprise.id).limit(limit)))
     items = []
-    for e in rows:
-        done = {p.policy_id for p in pushed[e.id]}
-        kind = kinds.get(e.place_id)
-        profile = policies.profile_of(e, kind.value if kind else None)
-        unpushed = [p for p in live if p.id not in done and facets.matches(p, profile)]
-        if needs_visit(e, unpushed):
-            items.append(WorkItem(e, e.last_visited_at is None, unpushed))
-    return items[:limit]
+    for enterprise in rows:
+        matching = (
+            _unpushed_matches(today).join_from(Policy, Enterprise, Enterprise.id == enterprise.id)
+            .outerjoin(Place, Place.id == Enterprise.place_id)
+        )
+        count = int(await session.scalar(select(func.count()).select_from(matching.subquery())) or 0)
+        first = list(await session.scalars(matching.order_by(*policies.closing_first(today)).limit(policies_shown)))
+        items.append(WorkItem(enterprise, enterprise.last_visited_at is None, count, first))
+    return items, total
 
 
 async def of_worker(session: AsyncSession, worker_id: UUID, grid_places: Any, *, limit: int = 1000) -> list[Enterprise]:

@@ -278,8 +278,9 @@ def live_clause(today: date) -> Any:
     return and_(Policy.status == PolicyStatus.PUBLISHED, or_(Policy.long_term.is_(True), Policy.deadline.is_(None), Policy.deadline >= today))
 
 
-def _soon_first(today: date) -> tuple[Any, ...]:
-    # Closing within 30 days first (nearest deadline first), then everything else, newest revision first.
+def closing_first(today: date) -> tuple[Any, ...]:
+    """The order of every policy list: closing within 30 days first (nearest deadline first), then
+    everything else, newest revision first."""
     soon = and_(Policy.deadline.is_not(None), Policy.deadline >= today, Policy.deadline <= today + CLOSING_SOON)
     return (case((soon, 0), else_=1), case((soon, Policy.deadline), else_=None), Policy.revised_at.desc(), Policy.id)
 
@@ -337,7 +338,7 @@ async def public_list(session: AsyncSession, *, today: date, q: str = "", catego
     total = int(await session.scalar(select(func.count()).select_from(Policy).where(*where)) or 0)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, page), pages)
-    rows = await session.scalars(select(Policy).where(*where).order_by(*_soon_first(today)).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))
+    rows = await session.scalars(select(Policy).where(*where).order_by(*closing_first(today)).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))
     return PolicyPage([card_of(p) for p in rows], total, page, pages, {str(getattr(k, "value", k)): v for k, v in counts.items()})
 
 
@@ -432,15 +433,28 @@ def enterprise_match(policy_cls: Any = Policy) -> Any:
     return facets.sql_matches(policy_cls, Enterprise.industry, Enterprise.size, Enterprise.stage, Place.kind)
 
 
-async def matched_policies(session: AsyncSession, enterprise: Enterprise, today: date) -> list[Policy]:
+def _matching_enterprise(enterprise: Enterprise, place_kind: str | None) -> Any:
+    profile = profile_of(enterprise, place_kind)
+    return facets.sql_matches(Policy, _literal(profile.industry), _literal(profile.size), _literal(profile.stage), _literal(profile.place_kind))
+
+
+async def matched_policies(
+    session: AsyncSession, enterprise: Enterprise, today: date, *, limit: int | None = None, unpushed_first: bool = False
+) -> list[Policy]:
+    """The live policies an enterprise matches, closing soon first (those not pushed to it yet first, if asked)."""
     place = await session.get(Place, enterprise.place_id) if enterprise.place_id else None
-    profile = profile_of(enterprise, place.kind.value if place else None)
-    rows = await session.scalars(
-        select(Policy).where(live_clause(today), facets.sql_matches(
-            Policy, _literal(profile.industry), _literal(profile.size), _literal(profile.stage), _literal(profile.place_kind)))
-        .order_by(*_soon_first(today))
-    )
-    return list(rows)
+    query = select(Policy).where(live_clause(today), _matching_enterprise(enterprise, place.kind.value if place else None))
+    order = list(closing_first(today))
+    if unpushed_first:
+        pushed = select(PolicyPush.policy_id).where(PolicyPush.enterprise_id == enterprise.id)
+        order.insert(0, Policy.id.in_(pushed))
+    return list(await session.scalars(query.order_by(*order).limit(limit)))
+
+
+async def matched_count(session: AsyncSession, enterprise: Enterprise, today: date) -> int:
+    place = await session.get(Place, enterprise.place_id) if enterprise.place_id else None
+    query = select(func.count()).select_from(Policy).where(live_clause(today), _matching_enterprise(enterprise, place.kind.value if place else None))
+    return int(await session.scalar(query) or 0)
 
 
 def _literal(value: str | None) -> Any:
@@ -484,12 +498,20 @@ async def reach(session: AsyncSession, *, today: date, policy_ids: Sequence[UUID
     where = [Policy.status != PolicyStatus.DRAFT]
     if policy_ids is not None:
         where.append(Policy.id.in_(policy_ids))
-    policies = list(await session.scalars(select(Policy).where(*where).order_by(*_soon_first(today))))
+    policies = list(await session.scalars(select(Policy).where(*where).order_by(*closing_first(today))))
     ids = [p.id for p in policies]
+    # Enterprises grouped by profile first (a few hundred at most: industry × size × stage × place type),
+    # so the join on the matching rule is policies × profiles, not policies × enterprises.
+    profiles = (
+        select(Enterprise.industry, Enterprise.size, Enterprise.stage, Place.kind.label("kind"), func.count().label("n"))
+        .select_from(Enterprise).outerjoin(Place, Place.id == Enterprise.place_id)
+        .group_by(Enterprise.industry, Enterprise.size, Enterprise.stage, Place.kind)
+        .subquery()
+    )
     matched = dict((await session.execute(
-        select(Policy.id, func.count(Enterprise.id))
-        .select_from(Policy).join(Enterprise, and_(True)).outerjoin(Place, Place.id == Enterprise.place_id)
-        .where(Policy.id.in_(ids), enterprise_match())
+        select(Policy.id, func.sum(profiles.c.n))
+        .select_from(Policy).join(profiles, facets.sql_matches(Policy, profiles.c.industry, profiles.c.size, profiles.c.stage, profiles.c.kind))
+        .where(Policy.id.in_(ids))
         .group_by(Policy.id)
     )).all()) if ids else {}
     done = (PushOutcome.APPLIED, PushOutcome.GRANTED)

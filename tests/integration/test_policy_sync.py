@@ -149,25 +149,25 @@ async def test_the_work_list_follows_new_policies_and_visits(world: World, regis
     worker = world.users["grid"]
     grid = {world.grid.id, world.shop.id, world.compound.id}
     today = datetime.now(UTC).date()
-    items = await enterprises.work_list(db, worker, grid, today)
-    assert [(i.enterprise.name, i.never_visited, len(i.unpushed)) for i in items] == [("面馆", True, 2)]
+    items, total = await enterprises.work_list(db, worker, grid, today)
+    assert [(i.enterprise.name, i.never_visited, i.unpushed_count) for i in items] == [("面馆", True, 2)] and total == 1
     shop = await db.get(Enterprise, registry["面馆"])
     assert shop is not None
     await enterprises.push(db, shop, [enterprises.PushInput(registry["沿街商铺补贴"]), enterprises.PushInput(registry["稳岗返还"])],
                            actor_id=worker, at=datetime.now(UTC))
     # Pushed from the office: nothing left to push, but the shop was never visited.
-    assert [(i.never_visited, i.unpushed) for i in await enterprises.work_list(db, worker, grid, today)] == [(True, [])]
+    assert [(i.never_visited, i.unpushed_count) for i in (await enterprises.work_list(db, worker, grid, today))[0]] == [(True, 0)]
     shop.last_visited_at = datetime.now(UTC)
-    assert await enterprises.work_list(db, worker, grid, today) == []
+    assert await enterprises.work_list(db, worker, grid, today) == ([], 0)
     # Staff publish a new policy for shops: the shop is back on the list, with that one policy.
     policy = await policies.create_draft(db, content("商铺消费券", place_kinds=["street_shop"]))
     await policies.publish(db, policy, actor_id=None, now=datetime.now(UTC))
-    items = await enterprises.work_list(db, worker, grid, today)
+    items, _total = await enterprises.work_list(db, worker, grid, today)
     assert [(i.enterprise.name, [p.title for p in i.unpushed]) for i in items] == [("面馆", ["商铺消费券"])]
     # An expired policy is not work to do.
     stale = await policies.create_draft(db, content("过期政策", deadline=(today - timedelta(days=1)).isoformat()))
     await policies.publish(db, stale, actor_id=None, now=datetime.now(UTC))
-    assert [p.title for p in (await enterprises.work_list(db, worker, grid, today))[0].unpushed] == ["商铺消费券"]
+    assert [p.title for p in (await enterprises.work_list(db, worker, grid, today))[0][0].unpushed] == ["商铺消费券"]
     assert await db.scalar(select(func.count()).select_from(Policy)) == 6
 
 

@@ -1,5 +1,5 @@
-"""Background jobs: the appeal time-limit check (A3), the delivery of outbound notifications (X6), the
-clean-up of unused photo uploads. Runs inside `shanzhi serve`, or alone as `shanzhi worker`.
+"""Background jobs: the appeal time-limit check (A3), the 晨曦信号 sweep (L3), the delivery of outbound
+notifications (X6), the clean-up of unused photo uploads. Runs inside `shanzhi serve`, or alone as `shanzhi worker`.
 
 Every run is one transaction, and every job is idempotent (dedupe keys with unique constraints), so
 several processes may run it at once: the result is the same as one run.
@@ -22,7 +22,7 @@ from litestar.plugins import InitPluginProtocol
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 
 from server.db import mark_writer, session_scope
-from server.services import appeals, notifications, photos
+from server.services import appeals, morning_signal, notifications, photos
 from server.services.appeals import Clock, utc_now
 from server.services.deadlines import TimeLimits
 from server.settings import Settings
@@ -44,6 +44,9 @@ async def run_jobs_once(config: SQLAlchemyAsyncConfig, settings: Settings, clock
     async with session_scope(config) as session:
         recorded = await appeals.record_overdue(session, clock=at_now)
         await appeals.record_due_soon(session, limits=TimeLimits.from_settings(settings), clock=at_now)
+    async with session_scope(config) as session:
+        # 晨曦信号: reminders, alerts and escalation steps due by now (docs/morning-signal.md).
+        await morning_signal.sweep(session, now, settings.tz)
     # Photos phones uploaded for a sync that never came (a discarded record) are kept a week.
     await asyncio.to_thread(photos.purge_staged, settings.uploads_dir / "incoming", now=now.timestamp())
     await notifications.deliver_due(config.get_session, now)

@@ -45,10 +45,32 @@ from server.models.policies import (
     PushOutcome,
     QuestionStatus,
 )
+from server.models.morning_signal import (
+    AlertOutcome,
+    AlertStatus,
+    CheckIn,
+    CheckInMethod,
+    Elder,
+    ElderAlert,
+    ElderAlertEvent,
+    ElderHelper,
+    ElderPause,
+    HelperKind,
+)
 from server.models.places import LEAF_KINDS, PARENT_KIND, Place, PlaceKind
 from server.models.store import StoreItem
 
 __all__ = [
+    "AlertOutcome",
+    "AlertStatus",
+    "CheckIn",
+    "CheckInMethod",
+    "Elder",
+    "ElderAlert",
+    "ElderAlertEvent",
+    "ElderHelper",
+    "ElderPause",
+    "HelperKind",
     "CommunityEvent",
     "Enterprise",
     "EventKind",

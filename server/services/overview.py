@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.models import (
     Appeal,
+    CheckIn,
     CommunityEvent,
+    Elder,
     Enterprise,
     Policy,
     PolicyGuide,
@@ -78,4 +80,18 @@ async def policy_service(session: AsyncSession, now: datetime) -> dict[str, Any]
         "policy_questions_answered": await _count(session, select(func.count()).select_from(PolicyQuestion).where(
             PolicyQuestion.status == QuestionStatus.ANSWERED)),
         "appeals": await _count(session, select(func.count()).select_from(Appeal)),
+    }
+
+
+@contributes(Elder, CheckIn)
+async def morning_signal_figures(session: AsyncSession, now: datetime) -> dict[str, Any]:
+    """晨曦信号: counts only (never who). Signalled today: enrolled elders with a signal for today's date."""
+    from server.settings import get_settings
+
+    today = now.astimezone(get_settings().tz).date()
+    enrolled = select(Elder.id).where(Elder.ended_at.is_(None))
+    return {
+        "elders_enrolled": await _count(session, select(func.count()).select_from(enrolled.subquery())),
+        "elders_signalled_today": await _count(session, select(func.count(distinct(CheckIn.elder_id))).where(
+            CheckIn.day == today, CheckIn.elder_id.in_(enrolled))),
     }

@@ -36,6 +36,7 @@ from server.routes import appeals as appeal_routes, inbox
 from server.routes import field as field_routes
 from server.routes import outbound, sync_admin
 from server.routes import enterprises as enterprise_routes, events as event_routes, policies as policy_routes
+from server.routes import checkin as checkin_routes, elders as elder_routes, signals as signal_routes
 from server.routes import sync as sync_routes
 from server.security import SESSION_COOKIE, CurrentUser, RequestContextMiddleware, SessionConfig, access_guard
 from server.services import accounts, notifications, overview
@@ -83,6 +84,7 @@ def route_handlers() -> list[Any]:
         *sync_admin.route_handlers,
         *outbound.route_handlers,
         *policy_routes.route_handlers, *enterprise_routes.route_handlers, *event_routes.route_handlers,
+        *checkin_routes.route_handlers, *signal_routes.route_handlers, *elder_routes.route_handlers,
     ]
 
 

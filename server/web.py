@@ -50,6 +50,8 @@ NAV: list[NavItem] = [
     NavItem("/policies/reach", N_("Policy reach"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
     NavItem("/events/manage", N_("Events"), frozenset({Role.ADMIN, Role.STAFF})),
     NavItem("/policies/questions", N_("Policy questions"), frozenset({Role.ADMIN, Role.STAFF})),
+    NavItem("/signals", N_("Morning signal"), frozenset({Role.GRID_WORKER, Role.BUILDING_HEAD, Role.VOLUNTEER})),
+    NavItem("/signals/elders", N_("Elders (morning signal)"), frozenset({Role.ADMIN, Role.STAFF})),
     NavItem("/places", N_("Places"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
     NavItem("/stats/appeals", N_("Appeal statistics"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
     NavItem("/admin/api-keys", N_("Open311 API keys"), frozenset({Role.ADMIN})),

@@ -222,6 +222,12 @@ TABLE: list[Row] = [
         data=(("outcome", "applied"),)),
     Row("GET", "/policies/reach", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR)),
     Row("GET", "/policies/{policy_id:uuid}/reach", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR), sample="/policies/00000000-0000-0000-0000-000000000000/reach"),
+    # 晨曦信号 (L3): the elder's check-in page
+    # -- checkin rows --
+    # 晨曦信号: helpers' board and alerts, staff enrolment
+    # -- signals rows --
+    # 晨曦信号: staff enrolment of elders
+    # -- elders rows --
     # Events (P5)
     # -- event rows --
     # No event exists in the walk: the allowed roles get 404 from the routes with ids.

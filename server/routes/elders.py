@@ -1,0 +1,3 @@
+"""(filled in by the morning-signal work)."""
+
+route_handlers: list = []

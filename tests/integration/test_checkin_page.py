@@ -1,0 +1,53 @@
+"""The elder's own page (晨曦信号): one button, seven marks, nothing about anyone else; the link is the
+credential, and a reissued link revokes the old one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.models import CheckIn, CheckInMethod, Elder
+from server.services import morning_signal
+from server.services.morning_signal import ElderInput, HelperInput
+from tests.helpers import Web
+
+
+async def enrolled(db: AsyncSession) -> Elder:
+    elder = await morning_signal.enrol(db, ElderInput(name="王秀兰", address="文华园小区7号楼1单元102", phone="13911112222",
+                                                      window_start=time(0, 0), window_end=time(23, 59)),
+                                       [HelperInput("family", "王女儿", phone="13800001111")], now=datetime(2026, 1, 1, tzinfo=UTC))
+    await db.commit()
+    return elder
+
+
+async def test_the_elder_presses_the_button_and_sees_todays_mark(client: AsyncTestClient, web: Web, db: AsyncSession) -> None:
+    elder = await enrolled(db)
+    page = await client.get(f"/checkin/{elder.token}")
+    assert page.status_code == 200 and 'class="checkin-button"' in page.text
+    assert page.text.count('<li class="week-mark') == 7 and "is-signalled" not in page.text
+    # Nothing personal on the page, not even the elder's own details, and no way elsewhere.
+    for secret in ("王秀兰", "文华园小区7号楼", "13911112222", "王女儿", "13800001111"):
+        assert secret not in page.text
+    assert 'class="site-nav"' not in page.text and page.headers["x-robots-tag"] == "noindex"
+
+    token = await web.csrf(f"/checkin/{elder.token}")
+    pressed = await client.post(f"/checkin/{elder.token}", data={"_csrf_token": token})
+    assert pressed.status_code == 303
+    after = await client.get(f"/checkin/{elder.token}")
+    assert "is-signalled" in after.text and 'role="status"' in after.text
+    rows = list(await db.scalars(select(CheckIn).where(CheckIn.elder_id == elder.id)))
+    assert [(r.method, r.by_user_id) for r in rows] == [(CheckInMethod.SELF, None)]
+
+
+async def test_a_reissued_link_revokes_the_old_one(client: AsyncTestClient, db: AsyncSession) -> None:
+    elder = await enrolled(db)
+    old = elder.token
+    elder.token = morning_signal.new_token()
+    await db.commit()
+    assert (await client.get(f"/checkin/{old}")).status_code == 404
+    assert (await client.get(f"/checkin/{elder.token}")).status_code == 200
+    assert (await client.get(f"/checkin/{elder.token}/manifest.webmanifest")).json()["start_url"] == f"/checkin/{elder.token}"
+    assert (await client.get("/checkin/" + "y" * 40)).status_code == 404

@@ -66,7 +66,8 @@ async def bind_device(session: AsyncSession, device_id: UUID, ctx: Context) -> S
     contact; another sender's device is refused."""
     device = await session.get(SyncDevice, device_id, with_for_update=True)
     if device is None:
-        device = SyncDevice(user_id=ctx.sender.id, user_agent=(ctx.user_agent or "")[:255] or None, first_seen_at=ctx.now())
+        device = SyncDevice(user_id=ctx.sender.user_id, credential=ctx.sender.credential,
+                            user_agent=(ctx.user_agent or "")[:255] or None, first_seen_at=ctx.now())
         device.id = device_id
         try:
             async with session.begin_nested():
@@ -77,7 +78,7 @@ async def bind_device(session: AsyncSession, device_id: UUID, ctx: Context) -> S
             device = await session.get(SyncDevice, device_id, populate_existing=True, with_for_update=True)
             if device is None:
                 raise
-    if device.user_id != ctx.sender.id:
+    if (device.user_id, device.credential) != (ctx.sender.user_id, ctx.sender.credential):
         raise DeviceBoundError
     return device
 
@@ -189,7 +190,7 @@ async def _apply(session: AsyncSession, request: ops.Request, operation: ops.Ope
     applied = await operation.apply(request)
     status = p.CONFLICT if applied.conflict is not None else p.APPLIED
     receipt = SyncMutation(
-        device_id=mutation.device_id, user_id=request.ctx.sender.id, seq=mutation.seq, entity=mutation.entity,
+        device_id=mutation.device_id, user_id=request.ctx.sender.user_id, seq=mutation.seq, entity=mutation.entity,
         entity_id=mutation.entity_id, op=mutation.op, outcome=status, hlc=mutation.hlc,
         version=applied.version, conflict_id=applied.conflict.id if applied.conflict is not None else None,
     )
@@ -240,7 +241,7 @@ def conflict(
     m = request.mutation
     return SyncConflict(
         id=uuid7(),
-        mutation_id=m.mutation_id, device_id=m.device_id, user_id=request.ctx.sender.id, other_user_id=other,
+        mutation_id=m.mutation_id, device_id=m.device_id, user_id=request.ctx.sender.user_id, other_user_id=other,
         entity=m.entity, entity_id=m.entity_id, op=m.op, kind=kind, detail=detail, fields=fields, applied=applied,
         recorded_at=request.ctx.now(),
     )

@@ -33,6 +33,13 @@ class Sender:
     display_name: str
     role: str  # a Role value, or a credential kind such as "checkin_token"
     area_id: UUID | None = None  # a grid worker's grid, a station operator's compound ...
+    # For a credential holder: "<kind>:<subject id>" (an elder's check-in link …); None for a user.
+    credential: str | None = None
+
+    @property
+    def user_id(self) -> UUID | None:
+        """The account behind the sender (receipts, conflicts); None for a credential holder."""
+        return None if self.credential else self.id
 
 
 @dataclass
@@ -131,6 +138,11 @@ class PullSource:
 # (session, ctx, the batch cache the operations filled, [(mutation, outcome), ...])
 BatchHook = Callable[[AsyncSession, Context, dict[str, Any], list[tuple[p.Mutation, Any]]], Awaitable[None]]
 
+# Credential kinds an area accepts instead of a session (X-Shanzhi-Credential: "<kind> <secret>"): the
+# resolver returns the Sender the secret stands for, or None for an unknown or revoked one.
+CredentialResolver = Callable[[AsyncSession, str], Awaitable[Sender | None]]
+CREDENTIALS: dict[str, CredentialResolver] = {}
+
 OPERATIONS: dict[tuple[str, str], Operation] = {}
 PULL_SOURCES: dict[str, PullSource] = {}
 AFTER_BATCH: list[BatchHook] = []
@@ -151,6 +163,13 @@ def register_pull(source: PullSource) -> PullSource:
         raise ValueError(msg)
     PULL_SOURCES[source.entity] = source
     return source
+
+
+def register_credential(kind: str, resolver: CredentialResolver) -> None:
+    if kind in CREDENTIALS:
+        msg = f"credential kind {kind!r} is registered twice"
+        raise ValueError(msg)
+    CREDENTIALS[kind] = resolver
 
 
 def after_batch(hook: BatchHook) -> BatchHook:

@@ -449,7 +449,14 @@
     return summary;
   }
 
-  async function pushDevice(userId, deviceId, report) {
+  /** A device that pushes with a credential instead of a session (an elder's phone: its check-in link). */
+  async function useCredential(userId, credential) {
+    await updateDevice(userId, (row) => {
+      row.credential = credential;
+    });
+  }
+
+  async function pushDevice(userId, deviceId, report, credential = null) {
     for (let round = 0; round < 2; round += 1) {
       const pending = (await readAll("outbox", "by_user", userId))
         .filter((m) => m.device_id === deviceId && m.state === "pending")
@@ -461,7 +468,7 @@
         for (const mutation of batch) for (const sha of photosOf(mutation)) await uploadPhoto(deviceId, sha);
         const { body } = await call("/sync/push", deviceId, {
           method: "POST",
-          headers: { "Content-Type": "application/json" },
+          headers: { "Content-Type": "application/json", ...(credential ? { "X-Shanzhi-Credential": credential } : {}) },
           body: JSON.stringify({ device_id: deviceId, mutations: batch.map(wire) }),
         });
         const summary = await applyResults(batch, body, userId);
@@ -496,7 +503,7 @@
       announce("flush-start");
       try {
         const row = await device(userId);
-        await pushDevice(row.userId, row.deviceId, report);
+        await pushDevice(row.userId, row.deviceId, report, row.credential || null);
         await pruneSent();
       } catch (error) {
         // Network down, server gone, stalled, 5xx, unreadable answer: everything stays pending.
@@ -626,6 +633,7 @@
 
   scope.ShanzhiOutbox = {
     downscale,
+    useCredential,
     settings,
     setCurrentUser,
     currentUser,

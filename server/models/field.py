@@ -51,11 +51,14 @@ class Visit(ChangeFeed, AuditedBase):
 
 
 class SyncDevice(AuditedBase):
-    """A browser profile (or other client) that pushes mutations; bound to one user. `id` is the device id."""
+    """A browser profile (or other client) that pushes mutations; bound to one user (or one credential).
+    `id` is the device id."""
 
     __tablename__ = "sync_device"
 
-    user_id: Mapped[UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    # Or the credential it is bound to instead of an account ("checkin_token:<elder id>": an elder's phone).
+    credential: Mapped[str | None] = mapped_column(String(80), index=True)
     user_agent: Mapped[str | None] = mapped_column(String(255))
     first_seen_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     last_push_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))

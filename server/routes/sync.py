@@ -25,6 +25,7 @@ from server.settings import Settings
 from server.web import current_user
 from sync import cursor as cursors
 from server.services import field_sync  # registers the field work operations and pull sources
+from server.services import morning_signal_sync  # registers the elders' check-in operation and its credential
 from sync import engine, ops
 from sync import protocol as p
 from sync import pull as pulling
@@ -48,9 +49,20 @@ def server_clock(request: Request) -> Clock:
     return clock
 
 
-def _sender(request: Request) -> ops.Sender:
+CREDENTIAL_HEADER = "x-shanzhi-credential"
+
+
+async def _sender(request: Request, session: AsyncSession) -> ops.Sender | None:
+    """The signed-in user, or the holder of a credential an area registered (`<kind> <secret>`: an
+    elder's check-in link); None for neither."""
+    raw = request.headers.get(CREDENTIAL_HEADER)
+    if raw:
+        kind, _sep, secret = raw.strip().partition(" ")
+        resolver = ops.CREDENTIALS.get(kind)
+        return await resolver(session, secret.strip()) if resolver else None
     user = current_user(request)
-    assert user is not None  # the guard let a signed-in user through
+    if user is None:
+        return None
     return ops.Sender(id=user.id, display_name=user.display_name, role=user.role.value, area_id=user.place_id)
 
 
@@ -61,18 +73,19 @@ def _device_id(request: Request) -> UUID | None:
         return None
 
 
-def context(request: Request, settings: Settings) -> ops.Context:
+def context(request: Request, settings: Settings, sender: ops.Sender) -> ops.Context:
     return ops.Context(
-        sender=_sender(request), server_clock=server_clock(request), now=lambda: datetime.now(UTC),
+        sender=sender, server_clock=server_clock(request), now=lambda: datetime.now(UTC),
         uploads_dir=settings.uploads_dir, extras={"limits": TimeLimits.from_settings(settings)},
         user_agent=request.headers.get("user-agent"),
     )
 
 
-def _refusal(request: Request) -> Response[dict[str, Any]] | None:
-    """The whole-request checks every sync call shares: an account that may sync, a device id."""
-    user = current_user(request)
-    if user is None or user.role.value not in ops.senders():
+def _refusal(request: Request, sender: ops.Sender | None) -> Response[dict[str, Any]] | None:
+    """The whole-request checks every sync call shares: an account (or credential) that may sync, a device id."""
+    if sender is None and CREDENTIAL_HEADER not in request.headers:
+        return _error(401, "not_signed_in", _("Your session has ended. Sign in again to sync."))
+    if sender is None or sender.role not in ops.senders():
         return _error(403, p.FORBIDDEN, _("Your account does not use offline sync."))
     if _device_id(request) is None:
         return _error(400, p.MALFORMED, _("Send JSON with the X-Shanzhi-Device header."))
@@ -105,9 +118,11 @@ def _meta(request: Request) -> dict[str, str]:
     return {"server_hlc": server_clock(request).tick().pack(), "server_time": datetime.now(UTC).isoformat()}
 
 
-@post("/sync/push", opt=signed_in(), request_max_body_size=MAX_PUSH_BYTES, status_code=200)
+# Public at the door: a push is from a signed-in user or carries a credential (docs/sync.md, "Authentication").
+@post("/sync/push", opt=public(), request_max_body_size=MAX_PUSH_BYTES, status_code=200)
 async def push(request: Request, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]) -> Response[dict[str, Any]]:
-    refused = _refusal(request)
+    sender = await _sender(request, db_session)
+    refused = _refusal(request, sender)
     if refused is not None:
         return refused
     if "json" not in request.headers.get("content-type", ""):
@@ -120,7 +135,8 @@ async def push(request: Request, db_session: NamedDependency[AsyncSession], sett
     if batch.device_id != _device_id(request):
         return _error(400, p.MALFORMED, _("The batch could not be read: %(detail)s") % {"detail": "device_id"})
     try:
-        outcomes = await engine.push(db_session, batch, context(request, settings))
+        assert sender is not None
+        outcomes = await engine.push(db_session, batch, context(request, settings, sender))
     except engine.DeviceBoundError:
         await db_session.rollback()
         return _error(403, p.DEVICE_BOUND, _("This device is registered to another user. Sign in again to use it."))
@@ -136,11 +152,13 @@ async def pull(
     request: Request, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings],
     cursor: FromQuery[str | None] = None, limit: FromQuery[int] = pulling.DEFAULT_LIMIT,
 ) -> Response[dict[str, Any]]:
-    refused = _refusal(request)
+    sender = await _sender(request, db_session) if current_user(request) is not None else None  # a pull needs an account
+    refused = _refusal(request, sender)
     if refused is not None:
         return refused
+    assert sender is not None
     mark_writer()  # a pull records the device (first contact, last pull time)
-    ctx = context(request, settings)
+    ctx = context(request, settings, sender)
     try:
         device = await engine.bind_device(db_session, _device_id(request), ctx)  # type: ignore[arg-type]
     except engine.DeviceBoundError:
@@ -169,7 +187,9 @@ async def schema() -> Response[dict[str, Any]]:
 
 @put("/sync/photos/{sha256:str}", opt=signed_in(), request_max_body_size=MAX_PHOTO_UPLOAD, status_code=201)
 async def upload_photo(request: Request, sha256: FromPath[str], settings: NamedDependency[Settings]) -> Response[dict[str, Any]]:
-    refused = _refusal(request)
+    user = current_user(request)
+    sender = ops.Sender(id=user.id, display_name=user.display_name, role=user.role.value) if user is not None else None
+    refused = _refusal(request, sender)
     if refused is not None:
         return refused
     try:

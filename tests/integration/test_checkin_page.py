@@ -3,7 +3,7 @@ credential, and a reissued link revokes the old one."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
@@ -51,3 +51,28 @@ async def test_a_reissued_link_revokes_the_old_one(client: AsyncTestClient, db: 
     assert (await client.get(f"/checkin/{elder.token}")).status_code == 200
     assert (await client.get(f"/checkin/{elder.token}/manifest.webmanifest")).json()["start_url"] == f"/checkin/{elder.token}"
     assert (await client.get("/checkin/" + "y" * 40)).status_code == 404
+
+
+async def test_a_press_queued_offline_arrives_once_with_the_time_it_was_pressed(client: AsyncTestClient, db: AsyncSession) -> None:
+    """The elder's phone pushes through the sync API with the link as its credential (docs/sync.md)."""
+    from tests.integration.sync_world import Device
+
+    elder = await enrolled(db)
+    phone = Device()
+    pressed = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    mutation = phone.mutation("morning_signal", "checkin", {}, recorded_at=pressed)
+    headers = {**phone.headers, "X-Shanzhi-Credential": f"checkin_token {elder.token}"}
+    for expected in ("applied", "duplicate"):  # the answer was lost: the phone sends it again
+        answer = await client.post("/sync/push", json=phone.batch(mutation), headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert [r["status"] for r in answer.json()["results"]] == [expected]
+    rows = list(await db.scalars(select(CheckIn).where(CheckIn.elder_id == elder.id)))
+    assert [(r.at, r.method, str(r.id)) for r in rows] == [(pressed, CheckInMethod.SELF, mutation["entity_id"])]
+
+    # Without the credential, or with a reissued (revoked) link, nothing is accepted.
+    assert (await client.post("/sync/push", json=phone.batch(phone.mutation("morning_signal", "checkin", {})), headers=phone.headers)).status_code == 401
+    old = elder.token
+    elder.token = morning_signal.new_token()
+    await db.commit()
+    stale = {**phone.headers, "X-Shanzhi-Credential": f"checkin_token {old}"}
+    assert (await client.post("/sync/push", json=phone.batch(phone.mutation("morning_signal", "checkin", {})), headers=stale)).status_code == 403

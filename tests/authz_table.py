@@ -224,10 +224,39 @@ TABLE: list[Row] = [
     Row("GET", "/policies/{policy_id:uuid}/reach", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR), sample="/policies/00000000-0000-0000-0000-000000000000/reach"),
     # 晨曦信号 (L3): the elder's check-in page
     # -- checkin rows --
+    # No elder has this token: 404 for everyone (the token is the credential, no account needed).
+    Row("GET", "/checkin/{token:str}", EVERYONE, sample="/checkin/" + "x" * 32),
+    Row("POST", "/checkin/{token:str}", EVERYONE, sample="/checkin/" + "x" * 32),
+    Row("GET", "/checkin/{token:str}/manifest.webmanifest", EVERYONE, sample="/checkin/" + "x" * 32 + "/manifest.webmanifest"),
     # 晨曦信号: helpers' board and alerts, staff enrolment
     # -- signals rows --
+    Row("GET", "/signals", only(Role.GRID_WORKER, Role.BUILDING_HEAD, Role.VOLUNTEER)),
+    Row("POST", "/signals/{elder_id:uuid}/checkin", only(Role.GRID_WORKER, Role.BUILDING_HEAD, Role.VOLUNTEER),
+        sample="/signals/00000000-0000-0000-0000-000000000000/checkin", data=(("method", "phone"),)),
+    *(Row(method, route, only(Role.GRID_WORKER, Role.BUILDING_HEAD, Role.VOLUNTEER, Role.ADMIN, Role.STAFF),
+          sample=route.replace("{alert_id:uuid}", "00000000-0000-0000-0000-000000000000"), data=data)
+      for method, route, data in (
+          ("GET", "/signals/alerts/{alert_id:uuid}", ()),
+          ("POST", "/signals/alerts/{alert_id:uuid}/acknowledge", ()),
+          ("POST", "/signals/alerts/{alert_id:uuid}/resolve", (("outcome", "safe"),)),
+      )),
     # 晨曦信号: staff enrolment of elders
     # -- elders rows --
+    # No elder exists in the walk: staff get 404 from the routes with ids.
+    Row("GET", "/signals/elders", only(Role.ADMIN, Role.STAFF)),
+    Row("GET", "/signals/elders/new", only(Role.ADMIN, Role.STAFF)),
+    Row("POST", "/signals/elders/new", only(Role.ADMIN, Role.STAFF), data=(("name", ""),)),
+    *(Row(method, route, only(Role.ADMIN, Role.STAFF), sample=route.replace("{elder_id:uuid}", "00000000-0000-0000-0000-000000000000"),
+          data=data)
+      for method, route, data in (
+          ("GET", "/signals/elders/{elder_id:uuid}", ()),
+          ("GET", "/signals/elders/{elder_id:uuid}/edit", ()),
+          ("POST", "/signals/elders/{elder_id:uuid}/edit", (("name", ""),)),
+          ("POST", "/signals/elders/{elder_id:uuid}/pauses", (("start_on", "2026-01-01"), ("end_on", "2026-01-02"))),
+          ("POST", "/signals/elders/{elder_id:uuid}/token", ()),
+          ("POST", "/signals/elders/{elder_id:uuid}/end", (("end_reason", "moved"),)),
+          ("GET", "/signals/elders/{elder_id:uuid}/card", ()),
+      )),
     # Events (P5)
     # -- event rows --
     # No event exists in the walk: the allowed roles get 404 from the routes with ids.

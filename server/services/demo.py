@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.models import Appeal, Place, PlaceKind, Role, User
 from server.services import accounts, appeals, places
 from server.services.demo_appeals import load_demo_appeals
+from server.services.demo_morning_signal import has_morning_signal_demo, load_demo_morning_signal
 from server.services.demo_policies import has_policy_demo, load_demo_policies
 from server.settings import Settings, get_settings
 
@@ -95,6 +96,8 @@ async def load_demo(session: AsyncSession, settings: Settings | None = None) -> 
         appeals_created = await load_demo_appeals(session, settings or get_settings(), end=appeals.utc_now())
     if not await has_policy_demo(session):  # the policy service's demo, once (after the appeals: events link them)
         await load_demo_policies(session, settings or get_settings(), end=appeals.utc_now())
+    if not await has_morning_signal_demo(session):  # 晨曦信号's month, once (needs the demo places and users)
+        await load_demo_morning_signal(session, settings or get_settings(), end=appeals.utc_now())
     return DemoReport(places_created, users_created, DEMO_USERS, appeals_created)
 
 

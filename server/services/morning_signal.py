@@ -129,7 +129,7 @@ async def chain_of(session: AsyncSession, elder_ids: Sequence[UUID]) -> dict[UUI
 
 async def check_in(
     session: AsyncSession, elder: Elder, *, at: datetime, method: CheckInMethod, by_user_id: UUID | None, now: datetime,
-    tz: ZoneInfo, note: str | None = None,
+    tz: ZoneInfo, note: str | None = None, checkin_id: UUID | None = None,
 ) -> CheckIn:
     """Record a signal given at `at` (a press queued offline keeps its time; never later than now). A signal
     for a day whose alert is still open closes it as a late signal and tells everyone it reached, once."""
@@ -138,6 +138,8 @@ async def check_in(
     at = min(at, now)
     day = day_of(elder, at, tz)
     row = CheckIn(elder_id=elder.id, day=day, at=at, method=method, by_user_id=by_user_id, note=(note or "").strip() or None)
+    if checkin_id is not None:
+        row.id = checkin_id  # the id the phone gave it (its outbox record)
     session.add(row)
     await session.flush()
     alert = await session.scalar(select(ElderAlert).where(ElderAlert.elder_id == elder.id, ElderAlert.day == day).with_for_update())
@@ -378,3 +380,203 @@ class InvalidElder(ServiceError):
     def __init__(self, problems: list[ServiceError]) -> None:
         super().__init__(problems[0].message, problems[0].field, **problems[0].params)
         self.problems = problems
+
+
+# --- Staff: editing enrolment (elders pages) ---------------------------------------------------------------------
+
+MAX_PAUSE_DAYS = 366  # a pause longer than a year is a mistake (or an enrolment to end)
+
+
+async def update_elder(session: AsyncSession, elder: Elder, data: ElderInput, chain: Sequence[HelperInput]) -> Elder:
+    """Change an enrolled elder's details, window, timings and chain (the chain is replaced, in order).
+    The token stays: the printed card keeps working."""
+    if elder.ended_at is not None:
+        raise InvalidElder([ServiceError(N_("This elder's check-in has ended."))])
+    problems = validate(data, chain)
+    if problems:
+        raise InvalidElder(problems)
+    elder.name = data.name.strip()
+    elder.address = data.address.strip()
+    elder.phone = (data.phone or "").strip() or None
+    elder.place_id = data.place_id
+    elder.window_start, elder.window_end = data.window_start, data.window_end
+    elder.grace_minutes, elder.reminder_minutes, elder.step_minutes = data.grace_minutes, data.reminder_minutes, data.step_minutes
+    elder.version += 1
+    await set_chain(session, elder, chain)
+    return elder
+
+
+async def set_chain(session: AsyncSession, elder: Elder, chain: Sequence[HelperInput]) -> list[ElderHelper]:
+    """Replace the elder's chain with `chain`, in order (position 0 first). An open alert keeps its step:
+    its next step goes to whoever is at the next position now."""
+    for helper in await session.scalars(select(ElderHelper).where(ElderHelper.elder_id == elder.id)):
+        await session.delete(helper)
+    await session.flush()  # the old positions go before the new ones take them (unique (elder, position))
+    rows = [ElderHelper(elder_id=elder.id, position=i, kind=HelperKind(h.kind), user_id=h.user_id, name=h.name.strip(),
+                        phone=(h.phone or "").strip() or None, team=(h.team or "").strip() or None) for i, h in enumerate(chain)]
+    session.add_all(rows)
+    await session.flush()
+    return rows
+
+
+async def add_pause(session: AsyncSession, elder: Elder, start_on: date | None, end_on: date | None, reason: str) -> ElderPause:
+    """No check-in expected from `start_on` to `end_on`, both included."""
+    if elder.ended_at is not None:
+        raise InvalidElder([ServiceError(N_("This elder's check-in has ended."))])
+    problems = []
+    if start_on is None:
+        problems.append(ServiceError(N_("Please enter a date."), field="start_on"))
+    if end_on is None:
+        problems.append(ServiceError(N_("Please enter a date."), field="end_on"))
+    if start_on and end_on and end_on < start_on:
+        problems.append(ServiceError(N_("The last day cannot be before the first."), field="end_on"))
+    elif start_on and end_on and (end_on - start_on).days >= MAX_PAUSE_DAYS:
+        problems.append(ServiceError(N_("A pause can last at most %(n)d days."), field="end_on", n=MAX_PAUSE_DAYS))
+    if len(reason.strip()) > 200:
+        problems.append(ServiceError(N_("Please keep it under %(n)d characters."), field="reason", n=200))
+    if problems or start_on is None or end_on is None:
+        raise InvalidElder(problems)
+    pause = ElderPause(elder_id=elder.id, start_on=start_on, end_on=end_on, reason=reason.strip())
+    session.add(pause)
+    await session.flush()
+    return pause
+
+
+async def end_enrolment(session: AsyncSession, elder: Elder, reason: str, now: datetime) -> Elder:
+    """No more check-ins, reminders or alerts for this elder (the sweep skips ended elders); the personal
+    link stops working. An alert already open stays for its helpers to resolve."""
+    if elder.ended_at is not None:
+        raise InvalidElder([ServiceError(N_("This elder's check-in has ended."))])
+    if not reason.strip():
+        raise InvalidElder([ServiceError(N_("Please say why the enrolment ends."), field="end_reason")])
+    elder.ended_at = now
+    elder.end_reason = reason.strip()
+    elder.version += 1
+    await session.flush()
+    return elder
+
+
+async def reissue_token(session: AsyncSession, elder: Elder, now: datetime) -> str:
+    """A new personal link: the old one (and any card printed with it) stops working at once."""
+    if elder.ended_at is not None:
+        raise InvalidElder([ServiceError(N_("This elder's check-in has ended."))])
+    elder.token = new_token()
+    elder.token_issued_at = now
+    elder.version += 1
+    await session.flush()
+    return elder.token
+
+
+@dataclass(frozen=True)
+class DayMark:
+    """One elder's day as staff see it. `state`: signalled | late (signalled after the window) | missed (no
+    signal by the alert time) | paused | waiting (today, not due yet) | upcoming (the window has not opened)
+    | not_enrolled | ended."""
+
+    day: date
+    state: str
+    checkins: tuple[CheckIn, ...] = ()
+    alert: ElderAlert | None = None
+
+
+def mark_day(elder: Any, day: date, now: datetime, tz: ZoneInfo, checkins: Sequence[Any], is_paused: bool,
+             alert: Any | None) -> DayMark:
+    """The state of one day (pure: the rows of that day are given)."""
+    plan = schedule(elder, day, tz)
+    ordered = tuple(sorted(checkins, key=lambda c: c.at))
+    if ordered:
+        return DayMark(day, "late" if ordered[0].at > plan.closes else "signalled", ordered, alert)
+    if elder.ended_at is not None and elder.ended_at <= plan.opens:
+        return DayMark(day, "ended", (), alert)
+    if plan.opens < elder.enrolled_at:
+        return DayMark(day, "not_enrolled", (), alert)
+    if is_paused:
+        return DayMark(day, "paused", (), alert)
+    if alert is not None or now >= plan.alert_at:
+        return DayMark(day, "missed", (), alert)
+    return DayMark(day, "upcoming" if now < plan.opens else "waiting", (), alert)
+
+
+async def marks_of(session: AsyncSession, elders: Sequence[Elder], first: date, last: date, now: datetime,
+                   tz: ZoneInfo) -> dict[UUID, list[DayMark]]:
+    """Each elder's days from `first` to `last` (both included), oldest first: four queries however many."""
+    ids = [e.id for e in elders]
+    found: dict[UUID, list[DayMark]] = {i: [] for i in ids}
+    if not ids:
+        return found
+    checkins: dict[tuple[UUID, date], list[CheckIn]] = {}
+    for row in await session.scalars(select(CheckIn).where(CheckIn.elder_id.in_(ids), CheckIn.day >= first, CheckIn.day <= last)):
+        checkins.setdefault((row.elder_id, row.day), []).append(row)
+    pauses: dict[UUID, list[ElderPause]] = {i: [] for i in ids}
+    for pause in await session.scalars(select(ElderPause).where(ElderPause.elder_id.in_(ids), ElderPause.end_on >= first,
+                                                                ElderPause.start_on <= last)):
+        pauses[pause.elder_id].append(pause)
+    alerts = {(a.elder_id, a.day): a for a in await session.scalars(
+        select(ElderAlert).where(ElderAlert.elder_id.in_(ids), ElderAlert.day >= first, ElderAlert.day <= last))}
+    for elder in elders:
+        day = first
+        while day <= last:
+            found[elder.id].append(mark_day(elder, day, now, tz, checkins.get((elder.id, day), []), paused(pauses[elder.id], day),
+                                            alerts.get((elder.id, day))))
+            day += timedelta(days=1)
+    return found
+
+
+@dataclass
+class HelperLoad:
+    user_id: UUID
+    acknowledged: int = 0
+    resolved: int = 0
+
+
+@dataclass
+class StaffFigures:
+    """Alerts opened from `since` to `until`, and how they were answered."""
+
+    since: datetime
+    until: datetime
+    alerts: int = 0
+    open: int = 0
+    resolved: int = 0
+    false_alarms: int = 0
+    late_signals: int = 0  # closed by the elder's own signal after the window
+    mean_acknowledge: timedelta | None = None  # opened → acknowledged, over the acknowledged ones
+    mean_resolve: timedelta | None = None  # opened → resolved by a helper (not by a late signal)
+    load: list[HelperLoad] | None = None  # per helper (user), most alerts answered first
+
+    @property
+    def false_alarm_rate(self) -> float | None:
+        """False alarms among resolved alerts (None when none is resolved)."""
+        return self.false_alarms / self.resolved if self.resolved else None
+
+
+async def staff_figures(session: AsyncSession, since: datetime, until: datetime) -> StaffFigures:
+    """The staff figures of the alerts opened in [since, until): one query (alerts are one per elder and day)."""
+    figures = StaffFigures(since, until, load=[])
+    rows = (await session.execute(
+        select(ElderAlert.opened_at, ElderAlert.status, ElderAlert.outcome, ElderAlert.acknowledged_at, ElderAlert.acknowledged_by_id,
+               ElderAlert.resolved_at, ElderAlert.resolved_by_id)
+        .where(ElderAlert.opened_at >= since, ElderAlert.opened_at < until)
+    )).all()
+    acknowledging: list[timedelta] = []
+    resolving: list[timedelta] = []
+    load: dict[UUID, HelperLoad] = {}
+    for opened_at, status, outcome, acknowledged_at, acknowledged_by, resolved_at, resolved_by in rows:
+        figures.alerts += 1
+        figures.open += status == AlertStatus.OPEN
+        if acknowledged_at is not None:
+            acknowledging.append(acknowledged_at - opened_at)
+        if acknowledged_by is not None:
+            load.setdefault(acknowledged_by, HelperLoad(acknowledged_by)).acknowledged += 1
+        if status == AlertStatus.RESOLVED:
+            figures.resolved += 1
+            figures.false_alarms += outcome == AlertOutcome.FALSE_ALARM
+            figures.late_signals += outcome == AlertOutcome.LATE_SIGNAL
+            if outcome != AlertOutcome.LATE_SIGNAL and resolved_at is not None:
+                resolving.append(resolved_at - opened_at)
+            if resolved_by is not None:
+                load.setdefault(resolved_by, HelperLoad(resolved_by)).resolved += 1
+    figures.mean_acknowledge = sum(acknowledging, timedelta()) / len(acknowledging) if acknowledging else None
+    figures.mean_resolve = sum(resolving, timedelta()) / len(resolving) if resolving else None
+    figures.load = sorted(load.values(), key=lambda h: (-(h.acknowledged + h.resolved), str(h.user_id)))
+    return figures

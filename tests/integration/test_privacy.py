@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.models import (
     Appeal,
     AppealChannel,
+    CheckInMethod,
     CommunityEvent,
     Department,
     Enterprise,
@@ -33,7 +34,7 @@ from server.models import (
     SubmitterKind,
     VisitMethod,
 )
-from server.services import api_keys, appeals, demo, policy_questions
+from server.services import api_keys, appeals, demo, morning_signal, policy_questions
 from server.services.appeal_catalog import CATEGORIES
 from server.services.appeal_workflow import Action
 from server.services.appeals import ActionInput, Actor, AppealInput
@@ -43,10 +44,11 @@ from tests.authz_table import EVERYONE, TABLE
 
 # Distinctive personal data, found nowhere else in the app or the demo data.
 PERSONAL = {
-    "names": ["司马懿然", "诸葛青云", "慕容秋水", "Quentin Zebulon", "欧阳明月", "上官婉清", "东方既白"],
-    "phones": ["13987654321", "15011112222", "18600009999", "13700001111", "13600002222", "13500003333"],
+    "names": ["司马懿然", "诸葛青云", "慕容秋水", "Quentin Zebulon", "欧阳明月", "上官婉清", "东方既白", "南宫月华", "南宫长子"],
+    "phones": ["13987654321", "15011112222", "18600009999", "13700001111", "13600002222", "13500003333", "13400004444",
+               "13300005555"],
     "emails": ["qz.private@example.org"],
-    "addresses": ["幸福里7号楼3单元602室", "东舍坊12号院后门左手第三家", "解放路88号甲1204"],
+    "addresses": ["幸福里7号楼3单元602室", "东舍坊12号院后门左手第三家", "解放路88号甲1204", "文华园小区19号楼4单元404"],
 }
 PARAM_RE = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
 HREF_RE = re.compile(r'(?:href|src|action)="([^"]+)"')
@@ -115,7 +117,13 @@ async def _seed(db: AsyncSession, settings: Settings) -> Seeded:
                            submitter_phone="13500003333")
     raised = await appeals.submit(db, at_event, actor=STAFF, limits=limits, uploads_dir=settings.uploads_dir, clock=lambda: start)
     guide = await db.scalar(select(PolicyGuide.slug).order_by(PolicyGuide.slug).limit(1))
-    return Seeded([resolved, in_progress, unsatisfied, raised], [p.code for p in by_name.values()], [str(policy.id), str(event.id), str(guide)])
+    # 晨曦信号: an elder whose link is visited by the crawl; the page shows nothing personal.
+    elder = await morning_signal.enrol(db, morning_signal.ElderInput(name="南宫月华", address="文华园小区19号楼4单元404",
+                                                                     phone="13400004444"),
+                                       [morning_signal.HelperInput("family", "南宫长子", phone="13300005555")], now=start)
+    await morning_signal.check_in(db, elder, at=start + timedelta(hours=1), method=CheckInMethod.SELF, by_user_id=None,
+                                  now=start + timedelta(hours=1), tz=settings.tz)
+    return Seeded([resolved, in_progress, unsatisfied, raised], [p.code for p in by_name.values()], [str(policy.id), str(event.id), str(guide), elder.token])
 
 
 @pytest.fixture
@@ -215,7 +223,7 @@ async def test_no_public_page_shows_personal_data(client: AsyncTestClient, db: A
     cases = [*seeded.appeals, submitted]
     must_reach = {"/summary/appeals", "/api/stats/appeals", "/open311/v2/requests.json", "/open311/v2/requests.xml",
                   "/policies", "/events", "/api/stats/overview", f"/policies/{seeded.ids[0]}", f"/events/{seeded.ids[1]}",
-                  f"/g/{seeded.ids[2]}"}
+                  f"/g/{seeded.ids[2]}", f"/checkin/{seeded.ids[3]}"}
     must_reach |= {f"/track/{a.tracking_code}" for a in cases}
     must_reach |= {f"/open311/v2/requests/{a.reference}{fmt}" for a in cases for fmt in (".json", ".xml")}
     assert must_reach - ok == set()

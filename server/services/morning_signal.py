@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -219,10 +219,12 @@ async def sweep(session: AsyncSession, now: datetime, tz: ZoneInfo) -> SweepRepo
             if (elder.id, day) in signalled or paused(pauses[elder.id], day) or now < plan.reminder_at or plan.opens < elder.enrolled_at:
                 continue
             if now < plan.alert_at:
-                if now < plan.closes and chain:
-                    # In the app only (a reminder is not claimed like an alert step, so no text messages).
+                with_account = [h for h in chain if h.user_id]
+                if now < plan.closes and with_account:
+                    # In the app, to the first helper who has an account (a reminder is not claimed like an
+                    # alert step, so it sends no text message; the alert itself does).
                     report.reminders += bool(await _tell(
-                        session, elder, None, chain[:1], staff=False, kind="morning_signal_reminder",
+                        session, elder, None, with_account[:1], staff=False, kind="morning_signal_reminder",
                         text=N_("No morning signal from %(elder)s yet: please check on them before the window closes."),
                         dedupe=f"ms:reminder:{elder.id}:{day.isoformat()}", texts=False))
                 continue
@@ -308,8 +310,11 @@ async def resolve(session: AsyncSession, alert: ElderAlert, outcome: AlertOutcom
 
 
 async def timeline(session: AsyncSession, alert_id: UUID) -> list[ElderAlertEvent]:
+    # Same moment: in the order things happen (an alert is opened, then sent …).
+    order = case({kind: i for i, kind in enumerate(("opened", "sent", "escalated", "acknowledged", "resolved"))},
+                 value=ElderAlertEvent.kind, else_=9)
     return list(await session.scalars(select(ElderAlertEvent).where(ElderAlertEvent.alert_id == alert_id)
-                                      .order_by(ElderAlertEvent.at, ElderAlertEvent.created_at)))
+                                      .order_by(ElderAlertEvent.at, order, ElderAlertEvent.created_at)))
 
 
 # --- Enrolment ------------------------------------------------------------------------------------------------------

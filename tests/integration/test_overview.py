@@ -40,3 +40,19 @@ async def test_publishing_a_policy_moves_the_overview(client: AsyncTestClient, d
     await policies.publish(db, draft, actor_id=None, now=datetime.now(UTC))
     await db.commit()
     assert (await client.get("/api/stats/overview")).json()["policies_published"] == before + 1
+
+
+async def test_the_public_home_gives_one_aggregate_line_of_the_morning_signal(client: AsyncTestClient, db: AsyncSession,
+                                                                                  demo_data: demo.DemoReport) -> None:
+    """Counts only: today N of M elders signalled; never who (docs/morning-signal.md, "Public")."""
+    from server.models import Elder
+
+    figures = (await client.get("/api/stats/overview")).json()
+    assert figures["elders_enrolled"] == await db.scalar(select(func.count()).select_from(Elder).where(Elder.ended_at.is_(None))) >= 40
+    assert 0 <= figures["elders_signalled_today"] <= figures["elders_enrolled"]
+    home = await client.get("/")
+    line = home.text.split('id="signal-line">', 1)[1].split("</p>", 1)[0]
+    assert f"今日 {figures['elders_signalled_today']}/{figures['elders_enrolled']} 位老人已报平安" in line
+    names = list(await db.scalars(select(Elder.name)))
+    assert not any(name in home.text for name in names)
+    assert 'href="/policies"' in home.text and 'href="/events"' in home.text

@@ -23,6 +23,7 @@ from litestar.template.config import TemplateConfig
 from litestar.types import Message, Scope
 
 from server import PACKAGE_DIR, i18n
+from server import live
 from server.assets import AssetManifest
 from server.db import make_alchemy_config
 from server.diagnostics import LoopLagProbe
@@ -203,13 +204,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
     worker = EmbeddedWorker(alchemy, settings)  # the overdue job, when settings.embedded_worker
     lag_probe = LoopLagProbe()  # benchmarks only: SHANZHI_LOOP_LAG_FILE
     scan_counts = ScanCounts(alchemy, interval=settings.scan_flush_seconds)  # QR guide opens, written every few seconds
+    channels = live.make_plugin(settings)  # live updates (SSE): memory, or Redis with SHANZHI_REDIS_URL
+
+    async def close_live() -> None:
+        await live.close_client(channels)
     app = Litestar(
         route_handlers=route_handlers(),
-        on_shutdown=[dispose_engine],
+        on_shutdown=[dispose_engine, close_live],
         # The background tasks' plugin comes after the database's, so its lifespan is entered after
         # and left before the database plugin's: the worker stops while the engine is still open.
         # (SQLAlchemyPlugin would add its init plugin at the end of the list, after ours.)
-        plugins=[SQLAlchemyInitPlugin(config=alchemy), SQLAlchemySerializationPlugin(), BackgroundTasks([worker, lag_probe, scan_counts])],
+        plugins=[SQLAlchemyInitPlugin(config=alchemy), SQLAlchemySerializationPlugin(), channels, BackgroundTasks([live.LivePublisher(channels), worker, lag_probe, scan_counts])],
         stores=make_stores(settings, alchemy),
         middleware=[PageETagMiddleware, session_config.middleware, RequestContextMiddleware(load_user, settings.locale)],
         guards=[access_guard],

@@ -82,10 +82,11 @@ def serve(host: str, port: int, reload: bool, workers: int) -> None:
 @main.command()
 @click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=1), help="Seconds between runs.")
 def worker(interval: float) -> None:
-    """Run the background jobs (overdue appeals, outbound notifications) until stopped; for when `serve`
+    """Run the background jobs (overdue appeals, 晨曦信号, outbound notifications) until stopped; for when `serve`
     runs with SHANZHI_EMBEDDED_WORKER=false."""
     import logging
 
+    from server import live
     from server.services import notifications
     from server.worker import deliver_forever, run_forever
 
@@ -95,9 +96,20 @@ def worker(interval: float) -> None:
 
     async def run() -> None:
         config = make_alchemy_config(settings)
+        # With Redis, the 晨曦信号 sweep's alerts reach the live pages of the web processes (server/live.py);
+        # without it a separate worker cannot tell them, and the pages catch up on their 30-second poll.
+        backend = live.backend_for(settings) if settings.redis_url else None
+        stop_live = None
+        if backend is not None:
+            await backend.on_startup()
+            stop_live = live.publish_through(backend.publish)
         try:
             await asyncio.gather(run_forever(config, settings, interval=interval), deliver_forever(config))
         finally:
+            if stop_live is not None:
+                stop_live()
+            if backend is not None:
+                await live.close(backend)
             await config.get_engine().dispose()
 
     click.echo(f"Shanzhi worker: running the jobs every {interval:g} s (Ctrl-C stops).")

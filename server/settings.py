@@ -67,6 +67,7 @@ class Settings:
     suggest_rate_limit: int = 5  # accepted suggestion-box submissions per browser per hour
     suggest_address_limit: int = 200  # ... per client address per hour, all browsers together
     scan_flush_seconds: float = 5.0  # QR guide opens are counted in memory and written this often
+    live_stream_seconds: float = 0.0  # how long one live-update stream stays open (the env default is 300)
     debug: bool = False
     # Appeal time limits (A3): "12小时响应、7日办结、复杂问题1月闭环".
     appeal_response_hours: int = 12
@@ -123,6 +124,7 @@ class Settings:
             suggest_rate_limit=int(env.get("SHANZHI_SUGGEST_RATE_LIMIT") or 5),
             suggest_address_limit=int(env.get("SHANZHI_SUGGEST_ADDRESS_LIMIT") or 200),
             scan_flush_seconds=float(env.get("SHANZHI_SCAN_FLUSH_SECONDS") or 5),
+            live_stream_seconds=float(env.get("SHANZHI_LIVE_STREAM_SECONDS") or 300),
             debug=_bool(env.get("SHANZHI_DEBUG"), default=False),
             release=env.get("SHANZHI_RELEASE", ""),
             embedded_worker=_bool(env.get("SHANZHI_EMBEDDED_WORKER"), default=True),

@@ -231,6 +231,7 @@ TABLE: list[Row] = [
     # 晨曦信号: helpers' board and alerts, staff enrolment
     # -- signals rows --
     Row("GET", "/signals", only(Role.GRID_WORKER, Role.BUILDING_HEAD, Role.VOLUNTEER)),
+    Row("GET", "/signals/stream", only(Role.GRID_WORKER, Role.BUILDING_HEAD, Role.VOLUNTEER, Role.ADMIN, Role.STAFF)),  # tests: the stream ends at once
     Row("POST", "/signals/{elder_id:uuid}/checkin", only(Role.GRID_WORKER, Role.BUILDING_HEAD, Role.VOLUNTEER),
         sample="/signals/00000000-0000-0000-0000-000000000000/checkin", data=(("method", "phone"),)),
     *(Row(method, route, only(Role.GRID_WORKER, Role.BUILDING_HEAD, Role.VOLUNTEER, Role.ADMIN, Role.STAFF),

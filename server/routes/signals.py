@@ -13,10 +13,12 @@ from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
-from litestar.response import Redirect, Template
+from litestar.channels import ChannelsPlugin
+from litestar.response import Redirect, ServerSentEvent, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server import live
 from server.i18n import N_, gettext
 from server.models import AlertOutcome, AlertStatus, CheckIn, CheckInMethod, Elder, ElderAlert, ElderHelper, ElderPause, Role
 from server.security import roles
@@ -105,7 +107,7 @@ async def _my_elder(request: Request, session: AsyncSession, elder_id: UUID) -> 
 @get("/signals", opt=roles(*HELPERS))
 async def signals_board(request: Request, db_session: Db, settings: Config) -> Template:
     rows = await board(db_session, _user_id(request), settings)
-    return render(request, "signals/board.html", partial="signals/_board.html", rows=rows, methods=ON_BEHALF,
+    return render(request, "signals/board.html", rows=rows, methods=ON_BEHALF,
                   method_labels=morning_signal.METHOD_LABELS, status_labels=STATUS_LABELS, **local_formatters(settings.tz))
 
 
@@ -184,4 +186,12 @@ async def resolve_alert(request: Request, db_session: Db, settings: Config, aler
     return redirect(f"/signals/alerts/{alert_id}")
 
 
-route_handlers = [signals_board, checkin_on_behalf, alert_page, acknowledge_alert, resolve_alert]
+@get("/signals/stream", opt=roles(*ANSWERING))
+async def signals_stream(request: Request, settings: Config) -> ServerSentEvent:
+    """"changed" each time a signal, an alert or an answer is committed: the open board and alert pages
+    fetch themselves again (server/live.py). Nothing about any elder travels in the stream."""
+    plugin = request.app.plugins.get(ChannelsPlugin)
+    return ServerSentEvent(live.events(plugin, "signals", seconds=settings.live_stream_seconds), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+route_handlers = [signals_board, checkin_on_behalf, alert_page, acknowledge_alert, resolve_alert, signals_stream]

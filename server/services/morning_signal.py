@@ -36,6 +36,7 @@ from server.models import (
     ElderPause,
     HelperKind,
 )
+from server import live
 from server.services import notifications
 from server.services.errors import ServiceError
 
@@ -137,6 +138,7 @@ async def check_in(
         raise InvalidCheckIn(N_("This elder's check-in has ended."))
     at = min(at, now)
     day = day_of(elder, at, tz)
+    live.announce(session, "signals")
     row = CheckIn(elder_id=elder.id, day=day, at=at, method=method, by_user_id=by_user_id, note=(note or "").strip() or None)
     if checkin_id is not None:
         row.id = checkin_id  # the id the phone gave it (its outbox record)
@@ -153,6 +155,7 @@ async def check_in(
 
 async def _resolve(session: AsyncSession, alert: ElderAlert, outcome: AlertOutcome, user_id: UUID | None, now: datetime,
                    note: str | None) -> None:
+    live.announce(session, "signals")
     alert.status = AlertStatus.RESOLVED
     alert.outcome = outcome
     alert.resolved_at = now
@@ -246,6 +249,7 @@ async def _open(session: AsyncSession, elder: Elder, day: date, at: datetime, re
     if created is None:
         return await session.scalar(select(ElderAlert).where(ElderAlert.elder_id == elder.id, ElderAlert.day == day))
     report.opened += 1
+    live.announce(session, "signals")
     await session.execute(insert(ElderAlertEvent.__table__).values(
         id=uuid7(), alert_id=created, at=at, kind="opened", step=None, data={}, created_at=at, updated_at=at))
     return await session.get(ElderAlert, created)
@@ -266,6 +270,7 @@ async def _escalate(session: AsyncSession, elder: Elder, alert: ElderAlert, chai
             await session.refresh(alert)
             return
         alert.step = step
+        live.announce(session, "signals")
         helpers = chain[step : step + 1]
         to_staff = step >= len(chain)
         await _tell(session, elder, alert, helpers, staff=to_staff, kind="morning_signal_alert",
@@ -284,6 +289,7 @@ async def acknowledge(session: AsyncSession, alert: ElderAlert, user_id: UUID, n
     """A helper is on it: the alert stops climbing the chain."""
     if alert.status != AlertStatus.OPEN:
         raise InvalidCheckIn(N_("This alert has already been answered."))
+    live.announce(session, "signals")
     alert.status = AlertStatus.ACKNOWLEDGED
     alert.acknowledged_at = now
     alert.acknowledged_by_id = user_id

@@ -373,7 +373,7 @@ async def test_the_embedded_worker_delivers_soon_after_the_commit(
     config = make_alchemy_config(settings)
     # The delivery may still be recording a send when the server stops: it must finish on an open
     # engine. A connection taken after the engine was closed would never be closed.
-    worker = app.plugins.get(BackgroundTasks).tasks[0]
+    worker = next(t for t in app.plugins.get(BackgroundTasks).tasks if isinstance(t, EmbeddedWorker))
     assert isinstance(worker, EmbeddedWorker)
     running_at_close: list[int] = []
     event.listen(worker.config.get_engine().sync_engine, "engine_disposed", lambda _engine: running_at_close.append(len(worker.tasks)))

@@ -144,9 +144,10 @@ TABLE: list[Row] = [
     Row("GET", "/field/appeal", only(Role.GRID_WORKER)),
     Row("GET", "/field/appeals/edit", only(Role.GRID_WORKER)),
     Row("GET", "/field/outcomes", only(Role.GRID_WORKER)),
+    Row("GET", "/field/signals", only(Role.GRID_WORKER)),
     # A field form posted without its script (nothing recorded; what was typed is shown back).
     *(Row("POST", path, only(Role.GRID_WORKER), data=(("description", "x"),))
-      for path in ("/field/visit", "/field/return-visit", "/field/appeal", "/field/appeals/edit", "/field/outcomes")),
+      for path in ("/field/visit", "/field/return-visit", "/field/appeal", "/field/appeals/edit", "/field/outcomes", "/field/signals")),
     Row("GET", "/field/outbox", only(Role.GRID_WORKER)),
     # Staff: devices and conflicts
     # -- sync admin rows --

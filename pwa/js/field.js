@@ -335,6 +335,7 @@ async function redraw() {
   }
   if (page === "visit") await drawEnterpriseChoices();
   if (page === "outcomes") await drawOutcomeChoices();
+  if (page === "signals") await drawElderChoices();
   if (page === "visit" || page === "return-visit") await drawResolvedChoices();
   if (page === "appeal-edit") await drawEditChoices();
   if (page === "outbox") await drawOutbox();
@@ -677,6 +678,32 @@ function setupOutcome(form) {
   }, { onSaved: showAmount });
 }
 
+// --- 晨曦信号: a signal on an elder's behalf ---------------------------------------------------------------------
+
+async function drawElderChoices() {
+  const select = document.querySelector("[data-elder-select]");
+  if (!select || !(await pulled())) return;
+  const elders = (await Outbox.refs(userId, "elder")).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (!elders.length) return;
+  const current = select.value;
+  select.replaceChildren(select.options[0].cloneNode(true), ...elders.map((e) => el("option", {
+    value: e.id, text: `${e.name} · ${e.address || ""}${e.last_signal_at ? ` · ${t("last_signal", { time: formatTime(e.last_signal_at) })}` : ""}`,
+  })));
+  if (elders.some((e) => e.id === current)) select.value = current;
+}
+
+function setupSignals(form) {
+  handleForm(form, async () => {
+    const elderId = value(form, "elder_id");
+    const option = form.querySelector(`[data-elder-select] option[value="${CSS.escape(elderId)}"]`);
+    return [{
+      key: `ms:${elderId}`, entity: "morning_signal", entity_id: crypto.randomUUID(), op: "checkin_for", base_version: null,
+      summary: option?.textContent.split(" · ")[0] || "",
+      fields: { elder_id: elderId, method: form.querySelector('input[name="method"]:checked')?.value || "in_person", note: optional(value(form, "note")) },
+    }];
+  });
+}
+
 // --- Quick appeal, return visit, edit ------------------------------------------------------------------------
 
 function setupAppeal(form) {
@@ -925,6 +952,7 @@ async function start() {
   if (form?.dataset.fieldForm === "appeal") setupAppeal(form);
   if (form?.dataset.fieldForm === "return-visit") setupReturnVisit(form);
   if (form?.dataset.fieldForm === "outcomes") setupOutcome(form);
+  if (form?.dataset.fieldForm === "signals") setupSignals(form);
   if (form?.dataset.fieldForm === "appeal-edit") await setupAppealEdit(form);
   await Outbox.device(userId);
   await Outbox.setCurrentUser(userId);

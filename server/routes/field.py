@@ -19,12 +19,12 @@ from litestar.response import Template
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.models import Appeal, PushOutcome, Role, SubmitterKind
+from server.models import Appeal, CheckInMethod, Elder, ElderHelper, PushOutcome, Role, SubmitterKind
 from server.models.appeals import AppealStatus, Evaluation, VisitMethod
 from server.models.field import Visit, VisitPurpose, VisitSubject
 from server.security import CurrentUser, roles
 from server.services import appeal_ledger as ledger
-from server.services import appeal_scope, enterprises, places, policies
+from server.services import appeal_scope, enterprises, morning_signal, places, policies
 from server.services.appeal_catalog import CATEGORIES
 from server.services.appeal_ledger import AUDIENCE_LABELS, EVALUATION_LABELS, METHOD_LABELS
 from server.services.appeal_workflow import OPEN, STATUS_LABELS
@@ -45,10 +45,12 @@ FIELD_PAGES = [
     "/field/appeal",
     "/field/appeals/edit",
     "/field/outcomes",
+    "/field/signals",
     "/field/outbox",
 ]
 MAX_APPEAL_PHOTOS = 3
 FIELD_OUTCOMES = [PushOutcome.APPLIED, PushOutcome.GRANTED, PushOutcome.INELIGIBLE]
+ON_BEHALF_METHODS = [CheckInMethod.IN_PERSON, CheckInMethod.PHONE, CheckInMethod.OTHER]
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,18 @@ async def outcomes_form(request: Request, db_session: NamedDependency[AsyncSessi
         user, grid, push_lines=lines, outcome_labels=OUTCOME_LABELS, outcomes=FIELD_OUTCOMES, tz=settings.tz))
 
 
+@get("/field/signals", opt=roles(Role.GRID_WORKER))
+async def signals_form(request: Request, db_session: NamedDependency[AsyncSession]) -> Template:
+    """晨曦信号 in the field app: a signal on behalf of an elder of the worker's chain, offline too (the
+    `morning_signal.checkin_for` operation); the list is refreshed from what the phone pulled."""
+    user = _user(request)
+    grid = await grid_places(db_session, user)
+    elders = list(await db_session.scalars(select(Elder).where(Elder.ended_at.is_(None), Elder.id.in_(
+        select(ElderHelper.elder_id).where(ElderHelper.user_id == user.id))).order_by(Elder.name)))
+    return render(request, "field/signals.html", **_common(user, grid, elders=elders, signal_methods=ON_BEHALF_METHODS,
+                                                            signal_method_labels=morning_signal.METHOD_LABELS))
+
+
 @get("/field/outbox", opt=roles(Role.GRID_WORKER))
 async def outbox_page(request: Request, db_session: NamedDependency[AsyncSession]) -> Template:
     user = _user(request)
@@ -232,7 +246,7 @@ async def outbox_page(request: Request, db_session: NamedDependency[AsyncSession
     return render(request, "field/outbox.html", **_common(user, grid))
 
 
-@post(["/field/visit", "/field/return-visit", "/field/appeal", "/field/appeals/edit", "/field/outcomes"], opt=roles(Role.GRID_WORKER), status_code=200)
+@post(["/field/visit", "/field/return-visit", "/field/appeal", "/field/appeals/edit", "/field/outcomes", "/field/signals"], opt=roles(Role.GRID_WORKER), status_code=200)
 async def field_form_without_script(request: Request) -> Template:
     """A field form arrives as a plain POST only when the page's script did not start (the outbox
     saves every record instead). Nothing is recorded; what was typed is shown so it is not lost."""
@@ -242,5 +256,6 @@ async def field_form_without_script(request: Request) -> Template:
 
 
 route_handlers = [
-    field_home, visit_form, return_visit_form, appeal_form, appeal_edit_form, outcomes_form, outbox_page, field_form_without_script,
+    field_home, visit_form, return_visit_form, appeal_form, appeal_edit_form, outcomes_form, signals_form, outbox_page,
+    field_form_without_script,
 ]

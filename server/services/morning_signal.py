@@ -139,6 +139,7 @@ async def check_in(
     at = min(at, now)
     day = day_of(elder, at, tz)
     live.announce(session, "signals")
+    elder.version += 1  # moves the elder in the change feed: phones of the chain learn the last signal
     row = CheckIn(elder_id=elder.id, day=day, at=at, method=method, by_user_id=by_user_id, note=(note or "").strip() or None)
     if checkin_id is not None:
         row.id = checkin_id  # the id the phone gave it (its outbox record)

@@ -76,3 +76,41 @@ async def test_a_press_queued_offline_arrives_once_with_the_time_it_was_pressed(
     await db.commit()
     stale = {**phone.headers, "X-Shanzhi-Credential": f"checkin_token {old}"}
     assert (await client.post("/sync/push", json=phone.batch(phone.mutation("morning_signal", "checkin", {})), headers=stale)).status_code == 403
+
+
+async def test_a_grid_worker_signals_for_an_elder_of_their_chain_offline(client: AsyncTestClient, web: Web, db: AsyncSession) -> None:
+    """The field app's `morning_signal.checkin_for`: their own chain only, with how, at the time saved on the phone."""
+    from server.models import Role
+    from server.services import accounts
+    from tests.integration.sync_world import Device
+
+    worker = await accounts.create_user(db, username="wg", password="wg-password-1", role=Role.GRID_WORKER, display_name="王网格")
+    other = await accounts.create_user(db, username="zg", password="zg-password-1", role=Role.GRID_WORKER, display_name="赵网格")
+    elder = await morning_signal.enrol(db, ElderInput(name="孙桂珍", address="东舍坊小区1号楼"), [
+        HelperInput("grid_worker", "王网格", user_id=worker.id)], now=datetime(2026, 1, 1, tzinfo=UTC))
+    await db.commit()
+    elder_id, worker_id = elder.id, worker.id
+    assert other.id != worker_id
+
+    assert (await web.login("wg", "wg-password-1")).status_code == 303
+    phone = Device()
+    pulled = (await client.get("/sync/pull", headers=phone.headers)).json()["records"]
+    assert [(r["entity"], r["data"]["name"], r["data"]["address"]) for r in pulled if r["entity"] == "elder"] == [("elder", "孙桂珍", "东舍坊小区1号楼")]
+    saved = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
+    mutation = phone.mutation("morning_signal", "checkin_for", {"elder_id": str(elder_id), "method": "phone", "note": "电话里声音很好"},
+                              recorded_at=saved)
+    answer = await client.post("/sync/push", json=phone.batch(mutation), headers=phone.headers)
+    assert [r["status"] for r in answer.json()["results"]] == ["applied"]
+    rows = list(await db.scalars(select(CheckIn).where(CheckIn.elder_id == elder_id)))
+    assert [(r.at, r.method, r.by_user_id, r.note) for r in rows] == [(saved, CheckInMethod.PHONE, worker_id, "电话里声音很好")]
+
+    # Another grid worker is not in the chain: refused, and the elder is not in their pull.
+    await web.logout()
+    assert (await web.login("zg", "zg-password-1")).status_code == 303
+    stranger = Device()
+    assert all(r["entity"] != "elder" for r in (await client.get("/sync/pull", headers=stranger.headers)).json()["records"])
+    refused = await client.post("/sync/push", json=stranger.batch(stranger.mutation(
+        "morning_signal", "checkin_for", {"elder_id": str(elder_id), "method": "in_person"})), headers=stranger.headers)
+    assert refused.json()["results"][0]["code"] == "forbidden"
+    assert len(list(await db.scalars(select(CheckIn).where(CheckIn.elder_id == elder_id)))) == 1
+

@@ -39,8 +39,8 @@ class Mark:
 
 async def elder_by_token(session: AsyncSession, token: str) -> Elder:
     """The enrolled elder this link belongs to; 404 for a revoked, unknown or ended one (it says nothing more)."""
-    elder = await session.scalar(select(Elder).where(Elder.token == token)) if 16 <= len(token) <= 64 else None
-    if elder is None or elder.ended_at is not None:
+    elder = await morning_signal.by_token(session, token)
+    if elder is None:
         raise NotFoundException
     return elder
 

@@ -30,7 +30,7 @@ from server.security import roles
 from server.services import morning_signal
 from server.services.accounts import ROLE_LABELS
 from server.services.appeals import utc_now
-from server.services.errors import ServiceError
+from server.services.errors import field_errors
 from server.settings import Settings
 from server.web import current_user, flash, local_formatters, parse_uuid, public_url, redirect, render
 
@@ -271,13 +271,6 @@ async def _form_input(form: Any, db_session: AsyncSession) -> tuple[dict[str, An
     return values, data, chain, errors
 
 
-def _errors(invalid: ServiceError, errors: dict[str, str] | None = None) -> dict[str, str]:
-    errors = dict(errors or {})
-    for problem in getattr(invalid, "problems", [invalid]):
-        errors.setdefault(problem.field or "form", problem.translated())
-    return errors
-
-
 async def _form_page(request: Request, db_session: AsyncSession, *, elder: Elder | None, values: dict[str, Any],
                      errors: dict[str, str], status_code: int = 200) -> Template:
     return render(
@@ -304,7 +297,7 @@ async def _save(request: Request, db_session: AsyncSession, elder: Elder | None)
     if not chain and any(k.startswith("helper_") for k in errors):
         problems = [p for p in problems if p.field != "chain"]  # the marked rows say it better
     if problems:
-        errors = _errors(morning_signal.InvalidElder(problems), errors)
+        errors = field_errors(morning_signal.InvalidElder(problems), into=errors)
     if not errors:
         try:
             if elder is None:
@@ -312,7 +305,7 @@ async def _save(request: Request, db_session: AsyncSession, elder: Elder | None)
             else:
                 saved = await morning_signal.update_elder(db_session, elder, data, chain)
         except morning_signal.InvalidElder as invalid:
-            errors = _errors(invalid)
+            errors = field_errors(invalid)
         else:
             saved_id, name = saved.id, saved.name
             await db_session.commit()
@@ -423,7 +416,7 @@ async def elder_pause(request: Request, db_session: Db, settings: Config, elder_
     try:
         pause = await morning_signal.add_pause(db_session, elder, _date(values["start_on"]), _date(values["end_on"]), values["reason"])
     except morning_signal.InvalidElder as invalid:
-        errors = _errors(invalid)
+        errors = field_errors(invalid)
     else:
         message = gettext("Paused from %(start)s to %(end)s: no signal is expected, and no alert opens.") % {
             "start": pause.start_on.isoformat(), "end": pause.end_on.isoformat()}
@@ -446,7 +439,7 @@ async def elder_token(request: Request, db_session: Db, settings: Config, elder_
         await db_session.rollback()
         _audit(request, "view", elder_id)
         return await _record_page(request, db_session, settings, await _elder(db_session, elder_id), status_code=400,
-                                  end_errors=_errors(invalid))
+                                  end_errors=field_errors(invalid))
     await db_session.commit()
     _audit(request, "reissue_token", elder_id)
     flash(request, gettext("A new personal link is issued: the old link and any card printed with it no longer work. "
@@ -462,7 +455,7 @@ async def elder_end(request: Request, db_session: Db, settings: Config, elder_id
     try:
         await morning_signal.end_enrolment(db_session, elder, values["end_reason"], utc_now())
     except morning_signal.InvalidElder as invalid:
-        errors = _errors(invalid)
+        errors = field_errors(invalid)
     else:
         name = elder.name
         await db_session.commit()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -30,7 +29,7 @@ from server.security import roles
 from server.services import credit_code, enterprises, policies
 from server.services import policy_facets as facets
 from server.services.appeals import utc_now
-from server.services.errors import ServiceError
+from server.services.errors import ServiceError, field_errors
 from server.settings import Settings
 from server.web import current_user, flash, local_formatters, page_number, parse_uuid, redirect, render, use_request_locale
 
@@ -194,14 +193,6 @@ def _form_input(form: Any) -> tuple[dict[str, Any], enterprises.EnterpriseInput,
     return values, data, errors
 
 
-def _errors(invalid: ServiceError) -> dict[str, str]:
-    problems = getattr(invalid, "problems", [invalid])
-    errors: dict[str, str] = {}
-    for problem in problems:
-        errors.setdefault(problem.field or "form", problem.translated())
-    return errors
-
-
 async def _form_page(request: Request, db_session: AsyncSession, *, enterprise: Enterprise | None, values: dict[str, Any],
                      errors: dict[str, str], status_code: int = 200) -> Template:
     return render(
@@ -237,7 +228,7 @@ async def _save(request: Request, db_session: AsyncSession, enterprise: Enterpri
         try:
             saved = await enterprises.save(db_session, data, enterprise)
         except enterprises.InvalidEnterprise as invalid:
-            errors = _errors(invalid)
+            errors = field_errors(invalid)
         else:
             await db_session.commit()
             flash(request, gettext("Enterprise %(name)s saved.") % {"name": saved.name})
@@ -420,7 +411,7 @@ async def enterprise_push(request: Request, db_session: Db, settings: Config, en
             rows = await enterprises.push(db_session, enterprise, items, actor_id=current_user(request).id, at=utc_now(),
                                           field_name="policy_ids")
         except enterprises.InvalidEnterprise as invalid:
-            errors = _errors(invalid)
+            errors = field_errors(invalid)
         else:
             await db_session.commit()
             flash(request, gettext("%(n)d policies pushed to %(name)s.") % {"n": len(rows), "name": enterprise.name})
@@ -442,7 +433,7 @@ async def push_outcome(request: Request, db_session: Db, settings: Config, push_
         await enterprises.record_outcome(db_session, row, values["outcome"], amount=values["amount"], note=values["note"],
                                          actor_id=current_user(request).id, at=utc_now())
     except enterprises.InvalidEnterprise as invalid:
-        errors = _errors(invalid)
+        errors = field_errors(invalid)
     else:
         await db_session.commit()
         flash(request, gettext("Outcome recorded: %(outcome)s.") % {"outcome": gettext(policies.OUTCOME_LABELS[row.outcome])})

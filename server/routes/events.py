@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import gettext
-from server.models import Appeal, AppealChannel, AppealStatus, CommunityEvent, EventKind, Place, Role, SubmitterKind
+from server.models import Appeal, AppealChannel, CommunityEvent, EventKind, Place, Role, SubmitterKind
 from server.routes.appeals import staff_appeal_input
 from server.routes.track import photo_file
 from server.security import public, roles
@@ -29,6 +29,7 @@ from server.services.appeal_catalog import BY_CODE, categories_for
 from server.services.appeal_workflow import STATUS_LABELS
 from server.services.appeals import utc_now
 from server.services.deadlines import TimeLimits
+from server.services.errors import field_errors
 from server.settings import Settings
 from server.web import current_user, flash, local_formatters, page_number, redirect, render
 
@@ -206,8 +207,7 @@ async def _save(request: Request, db_session: AsyncSession, settings: Settings, 
         try:
             saved = await events.save(db_session, data, event)
         except events.InvalidEvent as invalid:
-            for problem in invalid.problems:
-                errors.setdefault(problem.field or "topic", problem.translated())
+            errors = field_errors(invalid, "topic", into=errors)
         else:
             await db_session.commit()
             flash(request, gettext("Event saved: %(topic)s.") % {"topic": saved.topic})
@@ -282,9 +282,7 @@ async def event_appeal(request: Request, db_session: Db, settings: Config, event
                 limits=TimeLimits.from_settings(settings), uploads_dir=settings.uploads_dir,
             )
         except appeals.InvalidAppeal as invalid:
-            errors = {}
-            for problem in invalid.problems:
-                errors.setdefault(problem.field or "description", problem.translated())
+            errors = field_errors(invalid, "description")
         else:
             reference = appeal.reference
             await db_session.commit()

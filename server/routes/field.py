@@ -16,7 +16,7 @@ from uuid import UUID
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.response import Template
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.models import Appeal, CheckInMethod, Elder, ElderHelper, PushOutcome, Role, SubmitterKind

@@ -18,10 +18,7 @@ from server.services.appeals import utc_now
 from server.services.deadlines import TimeLimits
 from server.services.places import PLACE_KIND_LABELS
 from server.settings import Settings
-from server.routes.stats import TEMPLATE_HELPERS, public_figures, summary_figures
-from server.services import overview
-from server.services.appeals import utc_now
-from server.services.shared_cache import SharedCache
+from server.routes.stats import TEMPLATE_HELPERS, overview_figures, public_figures, summary_figures
 from server.web import ROLE_HOME, current_user, redirect, render
 
 
@@ -33,9 +30,7 @@ async def index(request: Request, settings: NamedDependency[Settings]) -> Redire
     if user:
         return redirect(ROLE_HOME[user.role])
     stats, _recent = await summary_figures(request, settings)
-    cache: SharedCache = request.app.state.overview_figures
-    overview_figures = await cache.get("overview", lambda session: overview.compute(session, utc_now()))
-    return render(request, "home/public.html", stats=stats, overview=overview_figures, **TEMPLATE_HELPERS)
+    return render(request, "home/public.html", stats=stats, overview=await overview_figures(request, settings), **TEMPLATE_HELPERS)
 
 
 async def _appeal_overview(

@@ -30,7 +30,7 @@ from server.routes.posters import qr_svg
 from server.security import public, roles
 from server.services import policies, policy_facets as facets, policy_questions
 from server.services.appeals import utc_now
-from server.services.errors import ServiceError
+from server.services.errors import ServiceError, field_errors
 from server.services.shared_cache import SharedCache
 from server.services.policies import CATEGORY_LABELS, STATUS_LABELS, GuideInput, InvalidPolicy, PolicyContent
 from server.settings import Settings
@@ -109,14 +109,6 @@ class _Dated:
 def published_content(policy: Policy) -> PolicyContent:
     """The policy as the public sees it (its columns), whatever edits are pending."""
     return policies.content_of(policy, pending=False)
-
-
-def _errors(invalid: ServiceError, default_field: str = "form") -> dict[str, str]:
-    """{field: message}, the first message of each field (a service error may carry several problems)."""
-    errors: dict[str, str] = {}
-    for problem in getattr(invalid, "problems", [invalid]):
-        errors.setdefault(problem.field or default_field, problem.translated())
-    return errors
 
 
 async def _policy_or_404(db_session: AsyncSession, policy_id: UUID) -> Policy:
@@ -240,7 +232,7 @@ async def ask_question(request: Request, db_session: Db, settings: Config, polic
         )
     except ServiceError as invalid:
         await db_session.rollback()
-        return await _policy_page(request, settings, policy_id, values=values, errors=_errors(invalid), status_code=400)
+        return await _policy_page(request, settings, policy_id, values=values, errors=field_errors(invalid), status_code=400)
     await db_session.commit()
     await throttle.record_failure(throttle_key)  # counts accepted questions (mistakes are free)
     return redirect(f"/questions/{row.tracking_code}")
@@ -327,7 +319,7 @@ async def create_policy(request: Request, db_session: Db, settings: Config) -> T
         policy = await policies.create_draft(db_session, content)
     except InvalidPolicy as invalid:
         await db_session.rollback()
-        return _editor(request, settings, content, None, errors=_errors(invalid), status_code=400)
+        return _editor(request, settings, content, None, errors=field_errors(invalid), status_code=400)
     await db_session.commit()
     flash(request, gettext("Draft saved. It is not public until you publish it."))
     return redirect(f"/policies/{policy.id}/edit")
@@ -348,7 +340,7 @@ async def save_policy(request: Request, db_session: Db, settings: Config, policy
     except InvalidPolicy as invalid:
         await db_session.rollback()
         policy = await _policy_or_404(db_session, policy_id)
-        return _editor(request, settings, content, policy, errors=_errors(invalid), status_code=400)
+        return _editor(request, settings, content, policy, errors=field_errors(invalid), status_code=400)
     published = policy.status == PolicyStatus.PUBLISHED
     await db_session.commit()
     flash(request, gettext("Saved. The public page changes when you publish.") if published else gettext("Draft saved."))
@@ -371,7 +363,7 @@ async def publish_policy(request: Request, db_session: Db, settings: Config, pol
         await db_session.rollback()
         policy = await _policy_or_404(db_session, policy_id)
         shown = content if content is not None else policies.content_of(policy)
-        return _editor(request, settings, shown, policy, errors=_errors(invalid), status_code=400, publishing=True)
+        return _editor(request, settings, shown, policy, errors=field_errors(invalid), status_code=400, publishing=True)
     await db_session.commit()
     flash(request, gettext("Published (revision %(n)d).") % {"n": revision.revision})
     return redirect(f"/policies/{policy.id}/edit")
@@ -455,7 +447,7 @@ async def answer_question(request: Request, db_session: Db, settings: Config, qu
         )
     except ServiceError as invalid:
         await db_session.rollback()
-        return await _inbox(request, db_session, settings, show_all=show_all, values=values, errors=_errors(invalid, "answer"),
+        return await _inbox(request, db_session, settings, show_all=show_all, values=values, errors=field_errors(invalid, "answer"),
                             failed=question_id, status_code=400)
     faq = row.is_faq
     await db_session.commit()
@@ -573,7 +565,7 @@ async def _save_guide(request: Request, db_session: AsyncSession, guide: PolicyG
         try:
             saved = await policies.save_guide(db_session, data, guide)
         except InvalidPolicy as invalid:
-            errors = _errors(invalid)
+            errors = field_errors(invalid)
         else:
             await db_session.commit()
             flash(request, gettext("Guide saved."))

@@ -125,12 +125,19 @@ async def stats_api(
     return Response(body, media_type=MediaType.JSON, headers={"Cache-Control": f"public, max-age={int(cache.ttl)}"})
 
 
-@get("/api/stats/overview", opt=public())
-async def overview_api(request: Request) -> Response[dict[str, Any]]:
-    """What the subdistrict has done, in counts (policies, guides, enterprises, visits, pushes, events …)."""
+async def overview_figures(request: Request, settings: Settings) -> dict[str, Any]:
+    """The overview figures (also on the public home page): computed once, shared a few seconds."""
     cache: SharedCache = request.app.state.overview_figures
-    body = await cache.get("overview", lambda session: overview.compute(session, appeals.utc_now()))
-    return Response(body, media_type=MediaType.JSON, headers={"Cache-Control": f"public, max-age={int(cache.ttl)}"})
+    figures: dict[str, Any] = await cache.get("overview", lambda session: overview.compute(session, appeals.utc_now(), settings.tz))
+    return figures
+
+
+@get("/api/stats/overview", opt=public())
+async def overview_api(request: Request, settings: NamedDependency[Settings]) -> Response[dict[str, Any]]:
+    """What the subdistrict has done, in counts (policies, guides, enterprises, visits, pushes, events …)."""
+    body = await overview_figures(request, settings)
+    return Response(body, media_type=MediaType.JSON,
+                    headers={"Cache-Control": f"public, max-age={int(request.app.state.overview_figures.ttl)}"})
 
 
 @get("/stats/appeals", opt=roles(*STAFF_SIDE, Role.SUPERVISOR))

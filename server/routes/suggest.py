@@ -23,7 +23,7 @@ from server.services import appeals, places
 from server.services.appeal_catalog import categories_for
 from server.services.appeals import Actor, AppealInput, InvalidAppeal
 from server.services.deadlines import TimeLimits
-from server.services.errors import ServiceError
+from server.services.errors import ServiceError, field_errors
 from server.services.photos import (
     MAX_PHOTOS, check_photos, discard_staged, is_sha256, process_photos, stage_photo, staged_photo,
 )
@@ -123,14 +123,6 @@ def _too_large(request: Request, _exc: Exception) -> Response[Any]:
     return render(request, "suggest/too_large.html", status_code=413, back=request.url.path, max_photos=MAX_PHOTOS)
 
 
-def _errors_of(error: ServiceError) -> dict[str, str]:
-    problems = error.problems if isinstance(error, InvalidAppeal) else [error]
-    errors: dict[str, str] = {}
-    for problem in problems:
-        errors.setdefault(problem.field or "form", problem.translated())
-    return errors
-
-
 async def _photos(form: FormMultiDict) -> list[bytes]:
     # A file input left empty arrives as an empty string, not as a file.
     return [await item.read() for item in form.getall("photos", []) if isinstance(item, UploadFile)]
@@ -212,7 +204,7 @@ async def _submit(request: Request, db_session: AsyncSession, settings: Settings
         problems.append(error)
     if problems:
         await attempts.record_failure(attempt_key)
-        return await again(_errors_of(InvalidAppeal(problems)), 400)
+        return await again(field_errors(InvalidAppeal(problems)), 400)
     try:
         data.photos = [*kept_photos, *await process_photos(photos)]
         appeal = await appeals.submit(
@@ -221,7 +213,7 @@ async def _submit(request: Request, db_session: AsyncSession, settings: Settings
         )
     except ServiceError as error:
         await attempts.record_failure(attempt_key)
-        return await again(_errors_of(error), 400)
+        return await again(field_errors(error), 400)
     # The throttle counts accepted submissions here, not failures: mistakes in the form are free.
     for throttle, key in limits:
         await throttle.record_failure(key)

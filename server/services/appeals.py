@@ -51,7 +51,7 @@ from server.services.appeal_workflow import (
     transition_for,
 )
 from server.services.deadlines import TimeLimits, Urgency, limit_urgency_clause
-from server.services.errors import ServiceError
+from server.services.errors import InvalidInput, ServiceError
 from server.services.photos import MAX_PHOTOS, ProcessedPhoto, save_photo
 
 Clock = Callable[[], datetime]
@@ -177,10 +177,8 @@ def validate_input(data: AppealInput) -> list[ServiceError]:
     return problems
 
 
-class InvalidAppeal(ServiceError):
-    def __init__(self, problems: list[ServiceError]) -> None:
-        super().__init__(problems[0].message, field=problems[0].field, **problems[0].params)
-        self.problems = problems
+class InvalidAppeal(InvalidInput):
+    """Every problem with an appeal's input."""
 
 
 REFERENCES_KEY = "shanzhi.last_reference"

@@ -21,7 +21,7 @@ from server.models import Enterprise, Place, Policy, PolicyPush, PolicyStatus, P
 from server.models.places import LEAF_KINDS
 from server.services import credit_code, policies
 from server.services import policy_facets as facets
-from server.services.errors import ServiceError
+from server.services.errors import InvalidInput, ServiceError
 
 LIAISON_LEVELS = {
     "leader": N_("Subdistrict leadership"),  # 街道领导班子
@@ -53,10 +53,8 @@ class EnterpriseInput:
     liaisons: dict[str, str] = field(default_factory=dict)
 
 
-class InvalidEnterprise(ServiceError):
-    def __init__(self, problems: list[ServiceError]) -> None:
-        super().__init__(problems[0].message, problems[0].field, **problems[0].params)
-        self.problems = problems
+class InvalidEnterprise(InvalidInput):
+    pass
 
 
 def code_problem(code: str) -> ServiceError | None:
@@ -434,11 +432,6 @@ class WorkItem:
     unpushed: list[Policy]  # the first of them, closing soonest first
 
 
-def needs_visit(enterprise: Enterprise, unpushed: Sequence[Any]) -> bool:
-    """Key and newly registered enterprises that were never visited or have matching policies not pushed yet."""
-    return (enterprise.is_key or enterprise.stage == "new") and (enterprise.last_visited_at is None or bool(unpushed))
-
-
 def _unpushed_matches(today: date) -> Any:
     """Live policies matching the Enterprise (joined to its Place) that were never pushed to it, as a SELECT of policies."""
     pushed = select(PolicyPush.id).where(PolicyPush.enterprise_id == Enterprise.id, PolicyPush.policy_id == Policy.id)
@@ -448,7 +441,8 @@ def _unpushed_matches(today: date) -> Any:
 async def work_list(session: AsyncSession, worker_id: UUID, grid_places: Any, today: date, *, limit: int = 10,
                     policies_shown: int = 5) -> tuple[list[WorkItem], int]:
     """The first `limit` enterprises to visit (never visited first, then the longest unvisited) and how many
-    there are in all; the same rule as `needs_visit`, in SQL, so it stays one bounded query at any scale."""
+    there are in all: key and newly registered enterprises never visited or with matching live policies not
+    pushed yet, in SQL, so it stays one bounded query at any scale."""
     unpushed = _unpushed_matches(today).with_only_columns(Policy.id).correlate(Enterprise, Place)
     where = [
         worker_scope(worker_id, grid_places),

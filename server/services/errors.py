@@ -20,3 +20,20 @@ class ServiceError(Exception):
             return gettext(self.message)
         params = {key: gettext(value) if isinstance(value, str) else value for key, value in self.params.items()}
         return gettext(self.message) % params
+
+
+class InvalidInput(ServiceError):
+    """Every problem with one input (a form, a mutation, an import row); the first is the error's own message."""
+
+    def __init__(self, problems: list[ServiceError]) -> None:
+        super().__init__(problems[0].message, problems[0].field, **problems[0].params)
+        self.problems = problems
+
+
+def field_errors(error: ServiceError, default: str = "form", into: dict[str, str] | None = None) -> dict[str, str]:
+    """{field: message} for a form: the first translated message of each field (of an InvalidInput's
+    problems, or of a single error), added to `into`; a problem without a field goes under `default`."""
+    errors = dict(into or {})
+    for problem in getattr(error, "problems", None) or [error]:
+        errors.setdefault(problem.field or default, problem.translated())
+    return errors

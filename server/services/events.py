@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import N_
 from server.models import Appeal, CommunityEvent, EventKind, Place
-from server.services.errors import ServiceError
+from server.services.errors import InvalidInput, ServiceError
 from server.services.photos import process_photos, save_photo
 
 KIND_LABELS = {
@@ -41,10 +41,8 @@ class EventInput:
     minutes: str = ""
 
 
-class InvalidEvent(ServiceError):
-    def __init__(self, problems: list[ServiceError]) -> None:
-        super().__init__(problems[0].message, problems[0].field, **problems[0].params)
-        self.problems = problems
+class InvalidEvent(InvalidInput):
+    pass
 
 
 async def save(session: AsyncSession, data: EventInput, event: CommunityEvent | None = None) -> CommunityEvent:

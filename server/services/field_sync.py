@@ -350,13 +350,12 @@ async def update_appeal(request: Request) -> Applied:
 
 async def _prepare_pushes(session: AsyncSession, mutations: list[p.Mutation], ctx: Context, batch: dict[str, Any]) -> None:
     """The pushes the batch records outcomes for, with their enterprises, in one read each."""
-    grid = await _grid(session, ctx, batch)
+    await _grid(session, ctx, batch)  # the scope check reads batch["grid_places"]
     ids = {m.entity_id for m in mutations}
     rows = {r.id: r for r in await session.scalars(select(PolicyPush).where(PolicyPush.id.in_(ids)))}
     firms = {e.id: e for e in await session.scalars(select(Enterprise).where(Enterprise.id.in_({r.enterprise_id for r in rows.values()})))}
     batch.setdefault("pushes", {}).update(rows)
     batch.setdefault("push_firms", {}).update(firms)
-    batch["grid_places"] = grid
 
 
 async def push_outcome(request: Request) -> Applied:

@@ -38,7 +38,7 @@ from server.models import (
 )
 from server import live
 from server.services import notifications
-from server.services.errors import ServiceError
+from server.services.errors import InvalidInput, ServiceError
 
 DEFAULT_WINDOW = (time(6, 0), time(9, 30))
 DEFAULT_GRACE = 30
@@ -111,6 +111,13 @@ def due_step(alert_opened: datetime, step_minutes: int, chain_length: int, now: 
 
 def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+async def by_token(session: AsyncSession, token: str) -> Elder | None:
+    """The enrolled elder a check-in link belongs to; None for an unknown, reissued or ended one."""
+    if not 16 <= len(token) <= 64:
+        return None
+    return await session.scalar(select(Elder).where(Elder.token == token, Elder.ended_at.is_(None)))
 
 
 # --- Check-ins ------------------------------------------------------------------------------------------------
@@ -382,16 +389,12 @@ async def enrol(session: AsyncSession, data: ElderInput, chain: Sequence[HelperI
     )
     session.add(elder)
     await session.flush()
-    session.add_all(ElderHelper(elder_id=elder.id, position=i, kind=HelperKind(h.kind), user_id=h.user_id, name=h.name.strip(),
-                                phone=(h.phone or "").strip() or None, team=h.team) for i, h in enumerate(chain))
-    await session.flush()
+    await set_chain(session, elder, chain)
     return elder
 
 
-class InvalidElder(ServiceError):
-    def __init__(self, problems: list[ServiceError]) -> None:
-        super().__init__(problems[0].message, problems[0].field, **problems[0].params)
-        self.problems = problems
+class InvalidElder(InvalidInput):
+    pass
 
 
 # --- Staff: editing enrolment (elders pages) ---------------------------------------------------------------------

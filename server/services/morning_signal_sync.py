@@ -29,9 +29,7 @@ class CheckInFields(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 async def resolve_token(session: AsyncSession, secret: str) -> ops.Sender | None:
     """The elder a check-in link belongs to (None for an unknown, reissued or ended one)."""
-    if not 16 <= len(secret) <= 64:
-        return None
-    elder = await session.scalar(select(Elder).where(Elder.token == secret, Elder.ended_at.is_(None)))
+    elder = await morning_signal.by_token(session, secret)
     if elder is None:
         return None
     return ops.Sender(id=elder.id, display_name="", role=CHECKIN_TOKEN, credential=f"{CHECKIN_TOKEN}:{elder.id}")

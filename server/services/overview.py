@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +30,7 @@ from server.models import (
 from server.services.shared_cache import watch
 
 TOPIC = "overview"
-Contribution = Callable[[AsyncSession, datetime], Awaitable[dict[str, Any]]]
+Contribution = Callable[[AsyncSession, datetime, ZoneInfo], Awaitable[dict[str, Any]]]
 CONTRIBUTIONS: list[Contribution] = []
 
 
@@ -45,10 +46,11 @@ def contributes(*models: type) -> Callable[[Contribution], Contribution]:
     return register
 
 
-async def compute(session: AsyncSession, now: datetime) -> dict[str, Any]:
+async def compute(session: AsyncSession, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
+    """Every area's figures at `now` ("today" is the subdistrict's date in `tz`)."""
     figures: dict[str, Any] = {}
     for contribution in CONTRIBUTIONS:
-        figures.update(await contribution(session, now))
+        figures.update(await contribution(session, now, tz))
     figures["computed_at"] = now.isoformat()
     return figures
 
@@ -58,7 +60,7 @@ async def _count(session: AsyncSession, query: Any) -> int:
 
 
 @contributes(Policy, PolicyGuide, Enterprise, Visit, PolicyPush, CommunityEvent, PolicyQuestion, Appeal)
-async def policy_service(session: AsyncSession, now: datetime) -> dict[str, Any]:
+async def policy_service(session: AsyncSession, now: datetime, _tz: ZoneInfo) -> dict[str, Any]:
     granted = (await session.execute(
         select(func.count(), func.coalesce(func.sum(PolicyPush.amount_yuan), 0)).where(PolicyPush.outcome == PushOutcome.GRANTED)
     )).one()
@@ -84,11 +86,9 @@ async def policy_service(session: AsyncSession, now: datetime) -> dict[str, Any]
 
 
 @contributes(Elder, CheckIn)
-async def morning_signal_figures(session: AsyncSession, now: datetime) -> dict[str, Any]:
+async def morning_signal_figures(session: AsyncSession, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
     """晨曦信号: counts only (never who). Signalled today: enrolled elders with a signal for today's date."""
-    from server.settings import get_settings
-
-    today = now.astimezone(get_settings().tz).date()
+    today = now.astimezone(tz).date()
     enrolled = select(Elder.id).where(Elder.ended_at.is_(None))
     return {
         "elders_enrolled": await _count(session, select(func.count()).select_from(enrolled.subquery())),

@@ -32,7 +32,7 @@ from server.models import (
 )
 from server.services import policy_facets as facets
 from server.services.appeals import utc_now
-from server.services.errors import ServiceError
+from server.services.errors import InvalidInput, ServiceError
 from server.services.policy_facets import FACETS, Profile
 from server.services.shared_cache import watch
 
@@ -239,10 +239,8 @@ async def withdraw(session: AsyncSession, policy: Policy, *, now: datetime) -> N
     await session.flush()
 
 
-class InvalidPolicy(ServiceError):
-    def __init__(self, problems: list[ServiceError]) -> None:
-        super().__init__(problems[0].message, problems[0].field, **problems[0].params)
-        self.problems = problems
+class InvalidPolicy(InvalidInput):
+    pass
 
 
 # --- Reading: what is live, the public list, guides ---------------------------------------------------------
@@ -459,12 +457,6 @@ async def matched_count(session: AsyncSession, enterprise: Enterprise, today: da
 
 def _literal(value: str | None) -> Any:
     return literal(value) if value is not None else null()
-
-
-async def matched_enterprise_count(session: AsyncSession, policy: Policy) -> int:
-    query = select(func.count(Enterprise.id)).select_from(Enterprise).outerjoin(Place, Place.id == Enterprise.place_id)
-    return int(await session.scalar(query.where(facets.sql_matches(
-        _masks_literal(policy), Enterprise.industry, Enterprise.size, Enterprise.stage, Place.kind))) or 0)
 
 
 class _Masks:

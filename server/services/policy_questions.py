@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import N_
 from server.models import Policy, PolicyQuestion, PolicyStatus, QuestionStatus
-from server.services.errors import ServiceError
+from server.services.errors import InvalidInput, ServiceError
 
 MAX_QUESTION = 1000
 MAX_ANSWER = 4000
@@ -21,10 +21,8 @@ TRACKING_BYTES = 16
 STATUS_LABELS = {QuestionStatus.OPEN: N_("Waiting for an answer"), QuestionStatus.ANSWERED: N_("Answered")}
 
 
-class InvalidQuestion(ServiceError):
-    def __init__(self, problems: list[ServiceError]) -> None:
-        super().__init__(problems[0].message, problems[0].field, **problems[0].params)
-        self.problems = problems
+class InvalidQuestion(InvalidInput):
+    pass
 
 
 async def ask(session: AsyncSession, policy: Policy, *, question: str, enterprise_name: str = "", contact_name: str = "",

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from uuid import UUID
 
-from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 

@@ -94,9 +94,13 @@ class RotatingSessionBackend(ServerSideSessionBackend):
         # Write only when the session changed (sign-in, sign-out). Litestar would rewrite it on every
         # response; with SQLite that write would queue behind the request's own open transaction.
         # An anonymous visitor (a resident scanning a QR code) gets no session row and no cookie.
+        # A cookie is cleared only when this request emptied a session that held something (sign-out, a
+        # deactivated account). A cookie that already pointed at nothing (expired, or ended by a sign-out
+        # in another tab) is left alone: the answer may arrive after someone signed in on the same phone,
+        # and clearing "the" cookie then would sign the new user out.
         has_cookie = connection.cookies.get(self.config.key) not in (None, "", "null")
         if not scope_session and scope_session is not Empty:
-            if not has_cookie:
+            if not has_cookie or not connection.scope.get(LOADED_SESSION_KEY):
                 return
             scope_session = Empty
         unchanged = scope_session == connection.scope.get(LOADED_SESSION_KEY)

@@ -197,6 +197,20 @@ async def test_logout_ends_the_session(client: AsyncTestClient, web: Web, people
     assert protected.headers["location"].startswith("/login?next=/staff")
 
 
+async def test_a_late_answer_for_the_previous_session_does_not_sign_the_next_user_out(
+    client: AsyncTestClient, web: Web, people: dict[Role, str]
+) -> None:
+    """On a shared phone a page (or the service worker) may still be loading with the old session when
+    someone else signs in; its answer, arriving late, must not end the new session."""
+    old = session_cookie_value(await web.login(people[Role.GRID_WORKER], TEST_PASSWORD))
+    await web.logout()
+    await web.login(people[Role.STAFF], TEST_PASSWORD)
+    late = await client.get("/field", headers={"cookie": f"{SESSION_COOKIE}={old}"})
+    assert late.status_code == 303 and late.headers["location"].startswith("/login?next=/field")
+    assert session_cookie_header(late) is None
+    assert (await client.get("/staff")).status_code == 200
+
+
 async def test_logout_needs_the_csrf_token(client: AsyncTestClient, web: Web, people: dict[Role, str]) -> None:
     """Another site cannot sign the user out with a bare POST."""
     await web.login(people[Role.STAFF], TEST_PASSWORD)

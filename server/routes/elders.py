@@ -3,8 +3,13 @@ enrolment with the ordered chain of helpers, an elder's record (chain, pauses, 3
 with their timelines), editing, reissuing the personal link, ending the enrolment, and the printed card
 with the QR code of the link. docs/morning-signal.md.
 
-Elders' names, addresses and phones are personal data: these pages are for staff only, and every view of an
-elder's record (and every change) is written to the audit log (the `shanzhi.audit` logger, one line each).
+Elders' names, addresses and phones are personal data: these pages are for staff, and for a grid worker
+for the elders whose chain they are in (an ElderHelper row with their account); any other elder is not
+found for them (404, as `_my_elder` in server/routes/signals.py), and the staff-wide figures stay staff's.
+A grid worker who enrols an elder without putting themselves in the chain is added at its end (as the grid
+worker); one who takes themselves out of a chain while editing is asked to confirm first, since they will no
+longer see the elder. Every view of an elder's record (and every change), by staff or a grid worker, is
+written to the audit log (the `shanzhi.audit` logger, one line each).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from server.settings import Settings
 from server.web import current_user, flash, local_formatters, parse_uuid, public_url, redirect, render
 
 STAFF = (Role.ADMIN, Role.STAFF)
+ENROLLING = (*STAFF, Role.GRID_WORKER)  # a grid worker: only the elders whose chain they are in
 HELPER_ROLES = (Role.BUILDING_HEAD, Role.VOLUNTEER, Role.GRID_WORKER)  # accounts offered for the chain
 HELPER_ROWS = 6  # chain rows on the form (an edited chain longer than this keeps all its rows)
 MAX_HELPER_ROWS = 20
@@ -87,9 +93,25 @@ def _audit(request: Request, action: str, elder_id: UUID | None = None) -> None:
     audit.info("morning_signal action=%s user=%s elder=%s", action, user.id if user else "-", elder_id or "-")
 
 
-async def _elder(db_session: AsyncSession, elder_id: UUID) -> Elder:
+def _is_staff(request: Request) -> bool:
+    user = current_user(request)
+    return user is not None and user.role in STAFF
+
+
+async def _chain_elders(db_session: AsyncSession, user_id: UUID) -> set[UUID]:
+    """The elders (ended ones included) whose chain this account is in."""
+    return set(await db_session.scalars(select(distinct(ElderHelper.elder_id)).where(ElderHelper.user_id == user_id)))
+
+
+async def _elder(request: Request, db_session: AsyncSession, elder_id: UUID) -> Elder:
+    """Staff: any elder. A grid worker: an elder whose chain they are in (an ended one too, so the record of an
+    enrolment they ended stays theirs to read); anyone else's is not found (404, not 403: as `_my_elder` in
+    server/routes/signals.py, the answer does not tell that the elder exists)."""
     elder = await db_session.get(Elder, elder_id)
     if elder is None:
+        raise NotFoundException
+    user = current_user(request)
+    if user is None or (user.role not in STAFF and elder_id not in await _chain_elders(db_session, user.id)):
         raise NotFoundException
     return elder
 
@@ -137,11 +159,19 @@ class Row:
     today: morning_signal.DayMark | None
 
 
-@get("/signals/elders", opt=roles(*STAFF), name="elders")
+@get("/signals/elders", opt=roles(*ENROLLING), name="elders")
 async def elder_list(request: Request, db_session: Db, settings: Config) -> Template:
+    """Staff: every elder, and the figures of the last 30 days. A grid worker: the elders of their chain only
+    (no staff-wide figures)."""
     now = utc_now()
     tz = settings.tz
-    elders = list(await db_session.scalars(select(Elder).order_by(Elder.ended_at.is_not(None), Elder.name, Elder.id)))
+    staff = _is_staff(request)
+    query = select(Elder).order_by(Elder.ended_at.is_not(None), Elder.name, Elder.id)
+    if not staff:
+        user = current_user(request)
+        assert user is not None
+        query = query.where(Elder.id.in_(await _chain_elders(db_session, user.id)))
+    elders = list(await db_session.scalars(query))
     active = [e for e in elders if e.ended_at is None]
     days = {e.id: morning_signal.day_of(e, now, tz) for e in active}
     marks = await morning_signal.marks_of(db_session, active, min(days.values()), max(days.values()), now, tz) if active else {}
@@ -149,8 +179,8 @@ async def elder_list(request: Request, db_session: Db, settings: Config) -> Temp
     places = await _names(db_session, Place, {e.place_id for e in elders})
     rows = [Row(e, places.get(e.place_id, "—") if e.place_id else "—", (chains[e.id] or [None])[0],
                 next((m for m in marks[e.id] if m.day == days[e.id]), None)) for e in active]
-    figures = await morning_signal.staff_figures(db_session, now - timedelta(days=FIGURE_DAYS), now)
-    helpers = await _names(db_session, User, {h.user_id for h in figures.load or []}, "display_name")
+    figures = await morning_signal.staff_figures(db_session, now - timedelta(days=FIGURE_DAYS), now) if staff else None
+    helpers = await _names(db_session, User, {h.user_id for h in figures.load or []}, "display_name") if figures else {}
     counts = {state: sum(1 for r in rows if r.today and r.today.state == state) for state in STATE_LABELS}
     alerts_now = sum(1 for r in rows if r.today and r.today.alert and r.today.alert.status != AlertStatus.RESOLVED)
     _audit(request, "list")
@@ -158,6 +188,7 @@ async def elder_list(request: Request, db_session: Db, settings: Config) -> Temp
         request,
         "elders/list.html",
         rows=rows,
+        scoped=not staff,
         ended=[e for e in elders if e.ended_at is not None],
         places=places,
         figures=figures,
@@ -285,13 +316,29 @@ async def _form_page(request: Request, db_session: AsyncSession, *, elder: Elder
         accounts=await _accounts(db_session),
         teams=await _teams(db_session),
         kinds=list(HelperKind),
+        scoped=not _is_staff(request),
         **_labels(),
     )
 
 
 async def _save(request: Request, db_session: AsyncSession, elder: Elder | None) -> Template | Redirect:
+    elder_id = elder.id if elder is not None else None  # read now: a rollback expires the elder
     form = await request.form()
     values, data, chain, errors = await _form_input(form, db_session)
+    user = current_user(request)
+    assert user is not None
+    added_self = leaves = False
+    if not _is_staff(request) and not any(h.user_id == user.id for h in chain):
+        if elder is None:
+            # A grid worker who enrols an elder is always in the chain: at its end, as the grid worker.
+            chain.append(morning_signal.HelperInput(kind=HelperKind.GRID_WORKER.value, name=user.display_name[:60], user_id=user.id))
+            added_self = True
+        elif form.get("leave_chain"):
+            leaves = True  # confirmed: they will no longer see this elder
+        else:
+            errors["leave_chain"] = gettext("You are not in the chain any more: once saved, you will no longer see this elder. "
+                                            "Add yourself back, or tick the box to confirm that you leave their chain.")
+    values["leave_chain"] = "1" if leaves else ""
     # The service's rules run whatever the form found, so every field's problem shows at once.
     problems = morning_signal.validate(data, chain)
     if not chain and any(k.startswith("helper_") for k in errors):
@@ -312,28 +359,34 @@ async def _save(request: Request, db_session: AsyncSession, elder: Elder | None)
             _audit(request, "enrol" if elder is None else "edit", saved_id)
             if elder is None:
                 flash(request, gettext("%(name)s is enrolled. Print the card with the personal link for them.") % {"name": name})
+                if added_self:
+                    flash(request, gettext("You were added at the end of the chain, as the grid worker."))
+            elif leaves:
+                flash(request, gettext("Changes to %(name)s saved. You have left their chain: you no longer see this elder.")
+                      % {"name": name})
+                return redirect("/signals/elders")
             else:
                 flash(request, gettext("Changes to %(name)s saved.") % {"name": name})
             return redirect(f"/signals/elders/{saved_id}")
     await db_session.rollback()
-    if elder is not None:
-        elder = await _elder(db_session, elder.id)
+    if elder_id is not None:
+        elder = await _elder(request, db_session, elder_id)
     return await _form_page(request, db_session, elder=elder, values=values, errors=errors, status_code=400)
 
 
-@get("/signals/elders/new", opt=roles(*STAFF), name="elders-new")
+@get("/signals/elders/new", opt=roles(*ENROLLING), name="elders-new")
 async def elder_new(request: Request, db_session: Db) -> Template:
     return await _form_page(request, db_session, elder=None, values=_defaults(), errors={})
 
 
-@post("/signals/elders/new", opt=roles(*STAFF))
+@post("/signals/elders/new", opt=roles(*ENROLLING))
 async def elder_create(request: Request, db_session: Db) -> Template | Redirect:
     return await _save(request, db_session, None)
 
 
-@get("/signals/elders/{elder_id:uuid}/edit", opt=roles(*STAFF), name="elders-edit")
+@get("/signals/elders/{elder_id:uuid}/edit", opt=roles(*ENROLLING), name="elders-edit")
 async def elder_edit(request: Request, db_session: Db, elder_id: FromPath[UUID]) -> Template | Redirect:
-    elder = await _elder(db_session, elder_id)
+    elder = await _elder(request, db_session, elder_id)
     _audit(request, "view_edit", elder.id)
     if elder.ended_at is not None:
         flash(request, gettext("This elder's check-in has ended."))
@@ -342,9 +395,9 @@ async def elder_edit(request: Request, db_session: Db, elder_id: FromPath[UUID])
     return await _form_page(request, db_session, elder=elder, values=_values_of(elder, chain), errors={})
 
 
-@post("/signals/elders/{elder_id:uuid}/edit", opt=roles(*STAFF))
+@post("/signals/elders/{elder_id:uuid}/edit", opt=roles(*ENROLLING))
 async def elder_update(request: Request, db_session: Db, elder_id: FromPath[UUID]) -> Template | Redirect:
-    return await _save(request, db_session, await _elder(db_session, elder_id))
+    return await _save(request, db_session, await _elder(request, db_session, elder_id))
 
 
 # --- One elder's record ---------------------------------------------------------------------------------------------
@@ -394,9 +447,9 @@ async def _record_page(
     )
 
 
-@get("/signals/elders/{elder_id:uuid}", opt=roles(*STAFF), name="elders-record")
+@get("/signals/elders/{elder_id:uuid}", opt=roles(*ENROLLING), name="elders-record")
 async def elder_record(request: Request, db_session: Db, settings: Config, elder_id: FromPath[UUID]) -> Template:
-    elder = await _elder(db_session, elder_id)
+    elder = await _elder(request, db_session, elder_id)
     _audit(request, "view", elder.id)
     return await _record_page(request, db_session, settings, elder)
 
@@ -408,9 +461,9 @@ def _date(value: str) -> date | None:
         return None
 
 
-@post("/signals/elders/{elder_id:uuid}/pauses", opt=roles(*STAFF))
+@post("/signals/elders/{elder_id:uuid}/pauses", opt=roles(*ENROLLING))
 async def elder_pause(request: Request, db_session: Db, settings: Config, elder_id: FromPath[UUID]) -> Template | Redirect:
-    elder = await _elder(db_session, elder_id)
+    elder = await _elder(request, db_session, elder_id)
     form = await request.form()
     values = {name: str(form.get(name) or "").strip() for name in ("start_on", "end_on", "reason")}
     try:
@@ -426,19 +479,19 @@ async def elder_pause(request: Request, db_session: Db, settings: Config, elder_
         return redirect(f"/signals/elders/{elder_id}#pauses")
     await db_session.rollback()
     _audit(request, "view", elder_id)
-    return await _record_page(request, db_session, settings, await _elder(db_session, elder_id), status_code=400,
+    return await _record_page(request, db_session, settings, await _elder(request, db_session, elder_id), status_code=400,
                               pause_errors=errors, pause_values=values)
 
 
-@post("/signals/elders/{elder_id:uuid}/token", opt=roles(*STAFF))
+@post("/signals/elders/{elder_id:uuid}/token", opt=roles(*ENROLLING))
 async def elder_token(request: Request, db_session: Db, settings: Config, elder_id: FromPath[UUID]) -> Template | Redirect:
-    elder = await _elder(db_session, elder_id)
+    elder = await _elder(request, db_session, elder_id)
     try:
         await morning_signal.reissue_token(db_session, elder, utc_now())
     except morning_signal.InvalidElder as invalid:
         await db_session.rollback()
         _audit(request, "view", elder_id)
-        return await _record_page(request, db_session, settings, await _elder(db_session, elder_id), status_code=400,
+        return await _record_page(request, db_session, settings, await _elder(request, db_session, elder_id), status_code=400,
                                   end_errors=field_errors(invalid))
     await db_session.commit()
     _audit(request, "reissue_token", elder_id)
@@ -447,9 +500,9 @@ async def elder_token(request: Request, db_session: Db, settings: Config, elder_
     return redirect(f"/signals/elders/{elder_id}#link")
 
 
-@post("/signals/elders/{elder_id:uuid}/end", opt=roles(*STAFF))
+@post("/signals/elders/{elder_id:uuid}/end", opt=roles(*ENROLLING))
 async def elder_end(request: Request, db_session: Db, settings: Config, elder_id: FromPath[UUID]) -> Template | Redirect:
-    elder = await _elder(db_session, elder_id)
+    elder = await _elder(request, db_session, elder_id)
     form = await request.form()
     values = {"end_reason": str(form.get("end_reason") or "").strip()[:500]}
     try:
@@ -465,17 +518,18 @@ async def elder_end(request: Request, db_session: Db, settings: Config, elder_id
         return redirect(f"/signals/elders/{elder_id}")
     await db_session.rollback()
     _audit(request, "view", elder_id)
-    return await _record_page(request, db_session, settings, await _elder(db_session, elder_id), status_code=400,
+    return await _record_page(request, db_session, settings, await _elder(request, db_session, elder_id), status_code=400,
                               end_errors=errors, end_values=values)
 
 
 # --- The printed card ------------------------------------------------------------------------------------------------
 
 
-@get("/signals/elders/{elder_id:uuid}/card", opt=roles(*STAFF), name="elders-card")
+@get("/signals/elders/{elder_id:uuid}/card", opt=roles(*ENROLLING), name="elders-card")
 async def elder_card(request: Request, db_session: Db, elder_id: FromPath[UUID]) -> Template | Redirect:
-    """The elder's card: their personal link as a QR code. Staff only: the link is the elder's credential."""
-    elder = await _elder(db_session, elder_id)
+    """The elder's card: their personal link as a QR code. Staff and the elder's grid worker only: the link is the
+    elder's credential."""
+    elder = await _elder(request, db_session, elder_id)
     _audit(request, "view_card", elder.id)
     if elder.ended_at is not None:
         flash(request, gettext("This elder's check-in has ended."))

@@ -55,9 +55,12 @@ ops.register(ops.Operation(
 ))
 
 
-# --- A grid worker signalling for an elder of their chain, offline too ---------------------------------------------
+# --- A helper signalling for an elder of their chain, offline too ---------------------------------------------
 
 GRID_WORKER = frozenset({"grid_worker"})
+# Everyone who can be in a chain with an account: the grid worker (field app), the building head and
+# volunteers (the board, pwa/js/signals.js).
+CHAIN_HELPERS = frozenset({"grid_worker", "building_head", "volunteer"})
 
 
 class CheckInForFields(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -108,8 +111,8 @@ def _elder_data(elder: Elder, _ctx: ops.Context, extra: dict[str, Any]) -> dict[
 
 
 ops.register(ops.Operation(
-    "morning_signal", "checkin_for", CheckInForFields, GRID_WORKER, check_in_for, self_contained=True,
-    summary="A grid worker's signal on behalf of an elder of their chain (见面 / 电话 / 其他), at recorded_at.",
+    "morning_signal", "checkin_for", CheckInForFields, CHAIN_HELPERS, check_in_for, self_contained=True,
+    summary="A helper's signal on behalf of an elder of their chain (见面 / 电话 / 其他), at recorded_at: grid workers, building heads, volunteers.",
 ))
 # The elders whose chain the worker is in (their chain sees name, address and phone); a check-in moves
 # the elder in the change feed (`version`), so the phone learns the last signal.

@@ -1,7 +1,8 @@
 """晨曦信号, the staff pages (L3): enrolment through the form (errors per field, what was typed kept, a chain
 with no helper refused), the list with today's state, an elder's record (chain, history, alerts with their
 timelines) and its audit line, pauses, reissuing the personal link, ending the enrolment (the sweep then
-leaves the elder alone), the printed card, the staff figures, and who may see any of it."""
+leaves the elder alone), the printed card, the staff figures, and who may see any of it: staff, and a grid
+worker for the elders whose chain they are in (enrolling puts them in it; anyone else's elder is not found)."""
 
 from __future__ import annotations
 
@@ -180,6 +181,9 @@ async def test_edit_replaces_the_chain_in_order(
                 helper_kind_0="family", helper_user_id_0="", helper_name_0="李儿子", helper_phone_0="13700000000",
                 helper_kind_1="volunteer", helper_user_id_1=str(setting.volunteer), helper_kind_2="family", helper_name_2="",
                 helper_phone_2="")
+    refused = await web.post_form(f"/signals/elders/{elder_id}/edit", {**data, "name": ""}, token_from=f"/signals/elders/{elder_id}/edit")
+    assert refused.status_code == 400 and "Please enter the elder&#39;s name." in refused.text and "李儿子" in refused.text
+    assert (await load(settings, elder_id)).version == 1
     response = await web.post_form(f"/signals/elders/{elder_id}/edit", data, token_from=f"/signals/elders/{elder_id}/edit")
     assert response.status_code == 303 and response.headers["location"] == f"/signals/elders/{elder_id}"
     elder = await load(settings, elder_id)
@@ -446,7 +450,7 @@ async def test_no_alerts_no_figures(settings: Settings, db: AsyncSession) -> Non
 # --- Who may see it ------------------------------------------------------------------------------------------------------
 
 
-async def test_only_staff_reach_the_elders_pages(
+async def test_only_staff_and_grid_workers_reach_the_elders_pages(
     web: Web, client: AsyncTestClient, people: dict[Role, str], settings: Settings
 ) -> None:
     setting = await make_setting(settings)
@@ -459,7 +463,8 @@ async def test_only_staff_reach_the_elders_pages(
         (f"{path}/end", {"end_reason": "x"}),
     ]
     token = (await load(settings, elder_id)).token
-    for principal in ("anonymous", Role.VOLUNTEER, Role.BUILDING_HEAD, Role.GRID_WORKER, Role.SUPERVISOR):
+    # A grid worker reaches these pages, for the elders of their chain only: tests below.
+    for principal in ("anonymous", Role.VOLUNTEER, Role.BUILDING_HEAD, Role.SUPERVISOR):
         if principal != "anonymous":
             assert (await web.login(people[principal], TEST_PASSWORD)).status_code == 303
         for target in gets:
@@ -478,3 +483,177 @@ async def test_only_staff_reach_the_elders_pages(
         return (len(list(await session.scalars(select(Elder)))), len(list(await session.scalars(select(ElderPause)))))
 
     assert await in_session(settings, count) == (1, 0)
+
+
+# --- A grid worker: the elders of their chain --------------------------------------------------------------------------
+
+
+async def grid_worker(web: Web, people: dict[Role, str], settings: Settings) -> UUID:
+    response = await web.login(people[Role.GRID_WORKER], TEST_PASSWORD)
+    assert response.status_code == 303, response.text
+    worker = await in_session(settings, lambda s: s.scalar(select(User.id).where(User.username == people[Role.GRID_WORKER])))
+    assert worker is not None
+    return worker
+
+
+async def enrol_with(settings: Settings, name: str, setting: Setting, worker: UUID | None) -> UUID:
+    """Enrolled by staff: the building head, then (when given) the grid worker."""
+    async def work(session: AsyncSession) -> UUID:
+        chain = [HelperInput("building_head", "孙楼长", user_id=setting.head)]
+        if worker is not None:
+            chain.append(HelperInput("grid_worker", "网格员小刘", user_id=worker))
+        elder = await morning_signal.enrol(session, ElderInput(name=name, place_id=setting.compound), chain, now=datetime.now(UTC))
+        return elder.id
+
+    return await in_session(settings, work)
+
+
+async def chain_users(settings: Settings, elder_id: UUID) -> list[tuple[str, UUID | None]]:
+    async def work(session: AsyncSession) -> list[tuple[str, UUID | None]]:
+        return [(h.kind.value, h.user_id) for h in (await morning_signal.chain_of(session, [elder_id]))[elder_id]]
+
+    return await in_session(settings, work)
+
+
+async def test_a_grid_worker_enrols_an_elder_and_is_always_in_the_chain(
+    web: Web, client: AsyncTestClient, people: dict[Role, str], settings: Settings, english: None
+) -> None:
+    setting = await make_setting(settings)
+    worker = await grid_worker(web, people, settings)
+    page = await client.get("/signals/elders/new")
+    assert page.status_code == 200 and 'value="09:30"' in page.text
+    assert "you are added at the end of the chain, as the grid worker" in page.text
+    assert 'href="/signals/elders">My elders</a>' in page.text  # the menu
+    field = await client.get("/field/signals")
+    assert field.status_code == 200 and 'href="/signals/elders/new"' in field.text
+
+    # They did not choose themselves: they are added at the end, as the grid worker.
+    elder_id = elder_id_of(await enrol_form(web, form(setting)))
+    assert await chain_users(settings, elder_id) == [
+        ("building_head", setting.head), ("volunteer", setting.volunteer), ("family", None), ("grid_worker", worker)]
+    record = await client.get(f"/signals/elders/{elder_id}")
+    assert record.status_code == 200
+    assert "is enrolled" in record.text and "You were added at the end of the chain, as the grid worker." in record.text
+    assert "测试grid_worker" in record.text
+
+    # They chose themselves (first, as a volunteer would be): the chain stays as they made it.
+    second = elder_id_of(await enrol_form(web, form(setting, name="钱爷爷", helper_kind_0="grid_worker", helper_user_id_0=str(worker))))
+    assert await chain_users(settings, second) == [("grid_worker", worker), ("volunteer", setting.volunteer), ("family", None)]
+
+    # A chain left empty: the worker alone is enough.
+    empty = {k: v for k, v in form(setting, name="孙奶奶").items() if not k.startswith("helper_") or k == "helper_rows"}
+    third = elder_id_of(await enrol_form(web, empty))
+    assert await chain_users(settings, third) == [("grid_worker", worker)]
+
+    # On their list (without the staff figures) and on their board.
+    listing = await client.get("/signals/elders")
+    assert listing.status_code == 200
+    assert "My elders" in listing.text and "3 elders enrolled" in listing.text
+    for elder in (elder_id, second, third):
+        assert f'href="/signals/elders/{elder}"' in listing.text
+    assert "False-alarm rate" not in listing.text and "Helpers&#39; load" not in listing.text
+    board = await client.get("/signals")
+    assert board.status_code == 200 and "张奶奶" in board.text and "钱爷爷" in board.text
+
+
+async def test_a_grid_worker_sees_and_changes_only_the_elders_of_their_chain(
+    web: Web, client: AsyncTestClient, people: dict[Role, str], settings: Settings, english: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    setting = await make_setting(settings)
+    worker = await in_session(settings, lambda s: s.scalar(select(User.id).where(User.username == people[Role.GRID_WORKER])))
+    assert worker is not None
+    mine = await enrol_with(settings, "王奶奶", setting, worker)
+    other = await enrol_with(settings, "褚奶奶", setting, None)
+    other_token = (await load(settings, other)).token
+    await grid_worker(web, people, settings)
+
+    # The list: their elder only.
+    with caplog.at_level(logging.INFO, logger="shanzhi.audit"):
+        listing = await client.get("/signals/elders")
+        record = await client.get(f"/signals/elders/{mine}")
+    assert listing.status_code == 200 and "王奶奶" in listing.text and "褚奶奶" not in listing.text
+    assert "1 elder enrolled" in listing.text
+    assert record.status_code == 200 and "王奶奶" in record.text and "孙楼长" in record.text
+    lines = [r.getMessage() for r in caplog.records if r.name == "shanzhi.audit"]
+    assert f"morning_signal action=list user={worker} elder=-" in lines
+    assert f"morning_signal action=view user={worker} elder={mine}" in lines
+
+    # Another elder: not found, whatever the page; nothing changes.
+    path = f"/signals/elders/{other}"
+    for target in (path, f"{path}/edit", f"{path}/card"):
+        response = await client.get(target)
+        assert response.status_code == 404, target
+        assert "褚奶奶" not in response.text and other_token not in response.text
+    posts: list[tuple[str, dict[str, Any]]] = [
+        (f"{path}/edit", form(setting, name="改名")), (f"{path}/pauses", {"start_on": "2026-12-01", "end_on": "2026-12-02"}),
+        (f"{path}/token", {}), (f"{path}/end", {"end_reason": "x"}),
+    ]
+    for target, data in posts:
+        response = await web.post_form(target, data, token_from="/signals/elders")
+        assert response.status_code == 404, target
+    elder = await load(settings, other)
+    assert (elder.name, elder.token, elder.ended_at, elder.version) == ("褚奶奶", other_token, None, 1)
+
+    async def pauses_of(session: AsyncSession) -> dict[UUID, int]:
+        rows = list(await session.scalars(select(ElderPause)))
+        return {i: sum(1 for p in rows if p.elder_id == i) for i in (mine, other)}
+
+    assert await in_session(settings, pauses_of) == {mine: 0, other: 0}
+
+    # Their own elder: as for staff.
+    path = f"/signals/elders/{mine}"
+    old_token = (await load(settings, mine)).token
+    with caplog.at_level(logging.INFO, logger="shanzhi.audit"):
+        card = await client.get(f"{path}/card")
+        assert card.status_code == 200 and f"/checkin/{old_token}" in card.text
+        response = await web.post_form(f"{path}/pauses", {"start_on": "2026-12-01", "end_on": "2026-12-10", "reason": "住院"},
+                                       token_from=path)
+        assert response.status_code == 303 and response.headers["location"] == f"{path}#pauses"
+        response = await web.post_form(f"{path}/token", {}, token_from=path)
+        assert response.status_code == 303
+        edit = await client.get(f"{path}/edit")
+        assert edit.status_code == 200 and 'value="王奶奶"' in edit.text
+        data = form(setting, name="王奶奶", window_start="07:00", helper_kind_0="building_head", helper_user_id_0=str(setting.head),
+                    helper_kind_1="grid_worker", helper_user_id_1=str(worker), helper_team_1="", helper_name_2="", helper_phone_2="")
+        response = await web.post_form(f"{path}/edit", data, token_from=f"{path}/edit")
+        assert response.status_code == 303 and response.headers["location"] == path
+    elder = await load(settings, mine)
+    assert elder.token != old_token and elder.window_start == time(7, 0)
+    assert await chain_users(settings, mine) == [("building_head", setting.head), ("grid_worker", worker)]
+    assert await in_session(settings, pauses_of) == {mine: 1, other: 0}
+    lines = [r.getMessage() for r in caplog.records if r.name == "shanzhi.audit"]
+    for action in ("view_card", "pause", "reissue_token", "view_edit", "edit"):
+        assert f"morning_signal action={action} user={worker} elder={mine}" in lines
+
+    # Ending it: the record (with the end) stays theirs to read.
+    response = await web.post_form(f"{path}/end", {"end_reason": "搬去女儿家"}, token_from=path)
+    assert response.status_code == 303 and response.headers["location"] == path
+    page = await client.get(path)
+    assert page.status_code == 200 and "搬去女儿家" in page.text
+    assert (await load(settings, mine)).ended_at is not None
+
+
+async def test_a_grid_worker_who_leaves_the_chain_confirms_first(
+    web: Web, client: AsyncTestClient, people: dict[Role, str], settings: Settings, english: None
+) -> None:
+    setting = await make_setting(settings)
+    worker = await in_session(settings, lambda s: s.scalar(select(User.id).where(User.username == people[Role.GRID_WORKER])))
+    assert worker is not None
+    elder_id = await enrol_with(settings, "李爷爷", setting, worker)
+    await grid_worker(web, people, settings)
+    path = f"/signals/elders/{elder_id}"
+    without_me = form(setting, name="李爷爷", helper_kind_0="building_head", helper_user_id_0=str(setting.head),
+                      helper_kind_1="volunteer", helper_user_id_1=str(setting.volunteer), helper_name_2="", helper_phone_2="")
+    refused = await web.post_form(f"{path}/edit", without_me, token_from=f"{path}/edit")
+    assert refused.status_code == 400
+    assert "you will no longer see this elder" in refused.text and 'name="leave_chain"' in refused.text
+    assert await chain_users(settings, elder_id) == [("building_head", setting.head), ("grid_worker", worker)]
+    assert (await load(settings, elder_id)).version == 1
+
+    response = await web.post_form(f"{path}/edit", {**without_me, "leave_chain": "1"}, token_from=f"{path}/edit")
+    assert response.status_code == 303 and response.headers["location"] == "/signals/elders"
+    assert await chain_users(settings, elder_id) == [("building_head", setting.head), ("volunteer", setting.volunteer)]
+    listing = await client.get("/signals/elders")
+    assert "You have left their chain" in listing.text and f'href="{path}"' not in listing.text
+    assert (await client.get(path)).status_code == 404

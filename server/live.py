@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from server.settings import Settings
 
 logger = logging.getLogger("shanzhi.live")
-CHANNELS = ("signals",)
+CHANNELS = ("signals", "boards")
 PENDING_KEY = "shanzhi.live"
 KEY_PREFIX = "SHANZHI_LIVE"
 

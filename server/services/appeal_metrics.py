@@ -179,6 +179,11 @@ def _counts_kwargs(row: Any) -> dict[str, Any]:
     }
 
 
+async def totals(session: AsyncSession, now: datetime) -> Counts:
+    """The counts of every case, for the overview figures (docs/appeals.md formulas)."""
+    return Counts(**_counts_kwargs((await session.execute(select(*_aggregates(now)))).one()))
+
+
 async def _grouped(session: AsyncSession, column: Any, where: list[ColumnElement[bool]]) -> dict[str, int]:
     rows = await session.execute(select(column, func.count(Appeal.id)).where(*where).group_by(column))
     return {str(getattr(key, "value", key)): int(n) for key, n in rows}

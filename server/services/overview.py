@@ -27,6 +27,7 @@ from server.models import (
     QuestionStatus,
     Visit,
 )
+from server.services import appeal_metrics, boards
 from server.services.shared_cache import watch
 
 TOPIC = "overview"
@@ -40,6 +41,7 @@ def contributes(*models: type) -> Callable[[Contribution], Contribution]:
     def register(function: Contribution) -> Contribution:
         for model in models:
             watch(model, TOPIC)
+        boards.announce_writes_of(*models)  # the open overview board (/boards/overview) refreshes too
         CONTRIBUTIONS.append(function)
         return function
 
@@ -83,6 +85,16 @@ async def policy_service(session: AsyncSession, now: datetime, _tz: ZoneInfo) ->
             PolicyQuestion.status == QuestionStatus.ANSWERED)),
         "appeals": await _count(session, select(func.count()).select_from(Appeal)),
     }
+
+
+@contributes(Appeal)
+async def appeal_figures(session: AsyncSession, now: datetime, _tz: ZoneInfo) -> dict[str, Any]:
+    """诉求: received (every case), solved (办结: a resolution recorded), satisfaction (满意率, 0–1, or null
+    before the first evaluation) — the formulas of docs/appeals.md."""
+    counts = await appeal_metrics.totals(session, now)
+    rate = counts.satisfaction_rate
+    return {"appeals_received": counts.total, "appeals_solved": counts.resolved,
+            "satisfaction_rate": None if rate is None else round(rate, 4)}
 
 
 @contributes(Elder, CheckIn)

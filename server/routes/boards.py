@@ -1,0 +1,109 @@
+"""Live public boards (L7) and 数说解放路 (X4): `/boards`, `/boards/overview` and one page per registered
+board (`server/services/boards.py`: recycling, canteen, projects). docs/boards.md, "The boards".
+
+- Public, no account; counts and sums only (each area's board computes from its records with SQL).
+- Shared: a board's figures are computed once for everyone and refreshed when a commit writes its tables
+  (`SharedCache`, topic `board:<name>`), so a lobby TV and a hundred phones cost one aggregate.
+- Live: the page listens on `/boards/stream` (Server-Sent Events, channel "boards", memory or Redis) and
+  fetches its fresh HTML when told; it also polls every 60 s; offline it keeps what it shows, with the time.
+- `?screen=1`: big-screen mode for lobby TVs: large type, no navigation, and the next board every
+  `SCREEN_SECONDS` (overview → recycling → canteen → projects → overview …).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from litestar import Request, get
+from litestar.channels import ChannelsPlugin
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+from litestar.response import ServerSentEvent, Template
+
+from server import live
+from server.i18n import N_, current_locale
+from server.routes.stats import overview_figures
+from server.security import public
+from server.services import boards
+from server.services.appeals import utc_now
+from server.services.shared_cache import SharedCache
+from server.settings import Settings
+from server.web import local_formatters, render
+
+OVERVIEW = "overview"
+OVERVIEW_TITLE = N_("Jiefanglu in figures")
+ORDER = (OVERVIEW, "recycling", "canteen", "projects")  # the index and the big-screen rotation
+SCREEN_SECONDS = 30
+
+Config = NamedDependency[Settings]
+
+
+def _names() -> list[str]:
+    """Boards in display order: the overview, then the registered ones (known order first)."""
+    registered = [n for n in ORDER if n in boards.BOARDS] + sorted(n for n in boards.BOARDS if n not in ORDER)
+    return [OVERVIEW, *registered]
+
+
+def _title(name: str) -> str:
+    return OVERVIEW_TITLE if name == OVERVIEW else boards.BOARDS[name].title
+
+
+def _next(name: str) -> str:
+    names = _names()
+    return names[(names.index(name) + 1) % len(names)]
+
+
+def _cache(request: Request, board: boards.Board, settings: Settings) -> SharedCache:
+    caches: dict[str, SharedCache] = request.app.state.board_figures
+    cache = caches.get(board.name)
+    if cache is None:
+        cache = caches[board.name] = SharedCache(board.topic, request.app.state.public_figures.session_factory,
+                                                 ttl=settings.public_cache_seconds)
+    return cache
+
+
+async def _figures(request: Request, name: str, settings: Settings) -> tuple[dict[str, Any], datetime]:
+    if name == OVERVIEW:
+        figures = await overview_figures(request, settings)
+        return figures, datetime.fromisoformat(figures["computed_at"])
+    board = boards.BOARDS[name]
+
+    async def compute(session: Any) -> tuple[dict[str, Any], datetime]:
+        now = utc_now()
+        return await board.compute(session, now, settings.tz), now
+
+    # Keyed by language: a board may carry translated labels.
+    result: tuple[dict[str, Any], datetime] = await _cache(request, board, settings).get(current_locale.get(), compute)
+    return result
+
+
+@get("/boards", opt=public())
+async def board_index(request: Request) -> Template:
+    """Every board, for residents and for setting up a lobby TV."""
+    return render(request, "boards/index.html", names=_names(), title_of=_title, screen_seconds=SCREEN_SECONDS)
+
+
+@get("/boards/stream", opt=public())
+async def board_stream(request: Request, settings: Config) -> ServerSentEvent:
+    """"changed" each time a commit writes what a board shows: open boards fetch themselves again. Nothing
+    else travels (server/live.py)."""
+    plugin = request.app.plugins.get(ChannelsPlugin)
+    return ServerSentEvent(live.events(plugin, boards.CHANNEL, seconds=settings.live_stream_seconds),
+                           headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@get("/boards/{name:str}", opt=public())
+async def board_page(request: Request, settings: Config, name: FromPath[str], screen: FromQuery[str] = "") -> Template:
+    if name != OVERVIEW and name not in boards.BOARDS:
+        raise NotFoundException
+    board, computed_at = await _figures(request, name, settings)
+    big = screen == "1"
+    template = "boards/_overview.html" if name == OVERVIEW else boards.BOARDS[name].template
+    return render(request, "boards/page.html", name=name, title=_title(name), board=board, computed_at=computed_at,
+                  screen=big, board_template=template, next_board=_next(name), screen_seconds=SCREEN_SECONDS,
+                  names=_names(), title_of=_title, **local_formatters(settings.tz))
+
+
+route_handlers = [board_index, board_stream, board_page]

@@ -63,6 +63,16 @@ PAGES = [
     Page("policies", "/policies"),
     Page("policy", "/policies/{policy}"),
     Page("guide", "/g/{guide}"),
+    # Livelihood openness (issue 15): the public boards and pages.
+    Page("boards_overview", "/boards/overview"),
+    Page("boards_recycling", "/boards/recycling"),
+    Page("boards_canteen", "/boards/canteen"),
+    Page("boards_projects", "/boards/projects"),
+    Page("projects", "/projects"),
+    Page("project", "/projects/{project}"),
+    Page("property", "/property/{property}"),
+    Page("mediation", "/mediation"),
+    Page("household_card", "/r/{card}"),
     Page("staff_home", "/staff", "staff"),
     Page("ledger", "/appeals", "staff"),
     Page("grid_home", "/grid", "grid001"),  # a grid worker with his share of cases (demo --scale >= 5)
@@ -199,6 +209,10 @@ COUNTS = [
     # The policy service (issue 13): the policy with the most conditions, and the guide listing the most policies.
     "SELECT id FROM policy WHERE status = 'published' ORDER BY revised_at DESC LIMIT 1",
     "SELECT slug FROM policy_guide WHERE industry_mask = 0 AND size_mask = 0 ORDER BY slug LIMIT 1",
+    # Livelihood openness (issue 15): the project with the most milestones, 东舍坊's disclosure, the busiest card.
+    "SELECT project_id FROM project_milestone GROUP BY project_id ORDER BY count(*) DESC, project_id LIMIT 1",
+    "SELECT p.code FROM place p JOIN property_disclosure d ON d.place_id = p.id ORDER BY p.name LIMIT 1",
+    "SELECT h.token FROM recycling_household h JOIN recycling_dropoff d ON d.household_id = h.id GROUP BY h.token ORDER BY count(*) DESC, h.token LIMIT 1",
 ]
 
 
@@ -215,12 +229,14 @@ def prepare(var_dir: Path, scale: int, database_url: str | None = None) -> dict[
     subprocess.run([str(BIN / "shanzhi"), "demo", "--scale", str(scale)], env=env, check=True, capture_output=True)
     built = time.perf_counter() - started
     if database_url:
-        cases, open_cases, tracking, policy, guide = asyncio.run(_pg(database_url, [], COUNTS))
+        cases, open_cases, tracking, policy, guide, project, disclosed, card = asyncio.run(_pg(database_url, [], COUNTS))
     else:
         with sqlite3.connect(var_dir / "shanzhi.db") as db:
-            cases, open_cases, tracking, policy, guide = (db.execute(q).fetchone()[0] for q in COUNTS)
+            cases, open_cases, tracking, policy, guide, project, disclosed, card = (db.execute(q).fetchone()[0] for q in COUNTS)
     policy = UUID(bytes=policy) if isinstance(policy, bytes) else UUID(str(policy))
+    project = UUID(bytes=project) if isinstance(project, bytes) else UUID(str(project))
     return {"scale": scale, "cases": cases, "open_cases": open_cases, "tracking": tracking, "policy": str(policy), "guide": guide,
+            "project": str(project), "property": disclosed, "card": card,
             "build_seconds": round(built, 1)}
 
 
@@ -354,7 +370,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     }
                 )
                 print(f"  event loop: worst lag {lag['max_ms']} ms, {lag['stalls_over_50ms']} stalls over 50 ms in {lag['samples']} samples", flush=True)
-            results.append({"name": f"data.x{scale}{suffix}", **{k: v for k, v in data.items() if k not in ("tracking", "policy", "guide")}})
+            results.append({"name": f"data.x{scale}{suffix}", **{k: v for k, v in data.items() if k not in ("tracking", "policy", "guide", "project", "property", "card")}})
         save(results)  # after each scale: a failure at a larger one keeps what was measured
     return results
 

@@ -39,6 +39,8 @@ from server.routes import outbound, sync_admin
 from server.routes import enterprises as enterprise_routes, events as event_routes, policies as policy_routes
 from server.routes import checkin as checkin_routes, elders as elder_routes, signals as signal_routes
 from server.routes import sync as sync_routes
+from server.routes import boards as board_routes, canteen as canteen_routes, mediation as mediation_routes
+from server.routes import projects as project_routes, recycling as recycling_routes
 from server.security import SESSION_COOKIE, CurrentUser, RequestContextMiddleware, SessionConfig, access_guard
 from server.services import accounts, notifications, overview
 from server.settings import Settings, get_settings
@@ -86,6 +88,8 @@ def route_handlers() -> list[Any]:
         *outbound.route_handlers,
         *policy_routes.route_handlers, *enterprise_routes.route_handlers, *event_routes.route_handlers,
         *checkin_routes.route_handlers, *signal_routes.route_handlers, *elder_routes.route_handlers,
+        *project_routes.route_handlers, *recycling_routes.route_handlers, *canteen_routes.route_handlers,
+        *mediation_routes.route_handlers, *board_routes.route_handlers,
     ]
 
 
@@ -248,6 +252,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "public_figures": SharedCache("appeals", alchemy.get_session, ttl=settings.public_cache_seconds),
                 "overview_figures": SharedCache(overview.TOPIC, alchemy.get_session, ttl=settings.public_cache_seconds),
                 "policy_pages": SharedCache("policies", alchemy.get_session, ttl=settings.public_cache_seconds),
+                "board_figures": {},  # one SharedCache per live board, made on first use (routes/boards.py)
                 "scan_counts": scan_counts,
             }
         ),

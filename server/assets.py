@@ -21,8 +21,13 @@ NOT_SERVED_SUFFIXES = {".md"}
 SHELL = ("css/app.css", "js/app.js", "vendor/htmx.min.js", "icons/favicon.svg")
 AUDIENCES: dict[str, tuple[str, ...]] = {
     "grid_worker": ("js/outbox.js", "js/field.js"),
+    "building_head": ("js/outbox.js", "js/signals.js"),
+    "volunteer": ("js/outbox.js", "js/signals.js"),
+    "station_operator": ("js/outbox.js", "js/station.js"),
     "signed_in": ("css/print.css", "js/print.js"),
 }
+# Roles whose pages write through the one outbox (offline writes, docs/sync.md): their pages load it.
+OUTBOX_ROLES = frozenset({"grid_worker", "building_head", "volunteer", "station_operator"})
 OUTBOX = "js/outbox.js"  # imported by the worker itself (Background Sync flushes the field outbox)
 
 

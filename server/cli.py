@@ -162,7 +162,8 @@ def demo_command(if_empty: bool, scale: int) -> None:
         click.echo(
             f"Scale x{scale}: {scaled.appeals} more appeals with {scaled.events} events, "
             f"{scaled.grid_workers} more grid workers with {scaled.devices} phones, "
-            f"{scaled.policies} more policies and {scaled.enterprises} more enterprises."
+            f"{scaled.policies} more policies, {scaled.enterprises} more enterprises and "
+            f"{scaled.livelihood_rows} more rows of projects, mediation cases and recycling ledgers."
         )
     click.echo(f"Demo data: {report.places_created} places and {report.users_created} users added.")
     click.echo(f"Demo appeals: {report.appeals_created} added (a year of cases, handled through the workflow).")

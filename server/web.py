@@ -15,6 +15,7 @@ from litestar.response import Redirect, Template
 from server.i18n import HTML_LANG, LANG_COOKIE, N_, current_locale, negotiate_locale
 from server.models import Role
 from server.security import CurrentUser
+from server.assets import OUTBOX_ROLES
 
 THEME_COLOR = "#b3261e"
 
@@ -49,9 +50,15 @@ NAV: list[NavItem] = [
     NavItem("/enterprises", N_("Enterprises"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
     NavItem("/policies/reach", N_("Policy reach"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
     NavItem("/events/manage", N_("Events"), frozenset({Role.ADMIN, Role.STAFF})),
+    NavItem("/projects/manage", N_("Livelihood projects"), frozenset({Role.ADMIN, Role.STAFF})),
+    NavItem("/projects", N_("Livelihood projects"), frozenset({Role.SUPERVISOR, Role.BUILDING_HEAD, Role.RESIDENT_REP})),
+    NavItem("/property", N_("Property disclosure"), frozenset({Role.ADMIN, Role.STAFF})),
     NavItem("/policies/questions", N_("Policy questions"), frozenset({Role.ADMIN, Role.STAFF})),
     NavItem("/signals", N_("Morning signal"), frozenset({Role.GRID_WORKER, Role.BUILDING_HEAD, Role.VOLUNTEER})),
     NavItem("/signals/elders", N_("Elders (morning signal)"), frozenset({Role.ADMIN, Role.STAFF})),
+    NavItem("/signals/elders", N_("My elders"), frozenset({Role.GRID_WORKER})),
+    NavItem("/canteen/ledger", N_("Canteen ledger"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.CANTEEN_MANAGER})),
+    NavItem("/mediation/cases", N_("Mediation cases"), frozenset({Role.ADMIN, Role.STAFF, Role.VOLUNTEER})),
     NavItem("/places", N_("Places"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
     NavItem("/stats/appeals", N_("Appeal statistics"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
     NavItem("/admin/api-keys", N_("Open311 API keys"), frozenset({Role.ADMIN})),
@@ -61,6 +68,7 @@ NAV: list[NavItem] = [
     NavItem("/field/appeal", N_("Register an appeal"), frozenset({Role.GRID_WORKER})),
     NavItem("/field", N_("Field work"), frozenset({Role.GRID_WORKER})),
     NavItem("/field/outbox", N_("Outbox"), frozenset({Role.GRID_WORKER})),
+    NavItem("/recycling", N_("Recycling points"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.STATION_OPERATOR})),
     NavItem("/inbox", N_("Inbox"), frozenset(Role), counter="unread_notifications"),
     NavItem("/sync/devices", N_("Devices and sync conflicts"), frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR})),
 ]
@@ -130,6 +138,7 @@ def page_context(request: Request, **context: Any) -> dict[str, Any]:
         "locale": locale,
         "html_lang": HTML_LANG[locale],
         "theme_color": THEME_COLOR,
+        "outbox_roles": OUTBOX_ROLES,
         **context,
     }
 

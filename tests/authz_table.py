@@ -43,6 +43,8 @@ def only(*roles: Role) -> frozenset[Role]:
     return frozenset(roles)
 
 
+SYNC_SENDERS = only(Role.GRID_WORKER, Role.BUILDING_HEAD, Role.VOLUNTEER, Role.STATION_OPERATOR)
+
 TABLE: list[Row] = [
     # Accounts (X1)
     Row("GET", "/", EVERYONE),
@@ -132,9 +134,10 @@ TABLE: list[Row] = [
     Row("GET", "/healthz", EVERYONE),
     # Sync API (F5): push, pull, photo upload
     # -- sync api rows --
-    Row("POST", "/sync/push", only(Role.GRID_WORKER)),
-    Row("GET", "/sync/pull", only(Role.GRID_WORKER)),
-    Row("PUT", "/sync/photos/{sha256:str}", only(Role.GRID_WORKER), sample="/sync/photos/" + "0" * 64),
+    # Whoever has an offline operation in the op table (server/assets.py OUTBOX_ROLES has their pages load it).
+    Row("POST", "/sync/push", SYNC_SENDERS),
+    Row("GET", "/sync/pull", SYNC_SENDERS),
+    Row("PUT", "/sync/photos/{sha256:str}", SYNC_SENDERS, sample="/sync/photos/" + "0" * 64),
     Row("GET", "/sync/schema.json", EVERYONE),
     # Field pages of the grid worker (F1-F4)
     # -- field rows --
@@ -242,13 +245,14 @@ TABLE: list[Row] = [
           ("POST", "/signals/alerts/{alert_id:uuid}/acknowledge", ()),
           ("POST", "/signals/alerts/{alert_id:uuid}/resolve", (("outcome", "safe"),)),
       )),
-    # 晨曦信号: staff enrolment of elders
+    # 晨曦信号: enrolment of elders by staff, or by a grid worker for the elders of their chain
     # -- elders rows --
-    # No elder exists in the walk: staff get 404 from the routes with ids.
-    Row("GET", "/signals/elders", only(Role.ADMIN, Role.STAFF)),
-    Row("GET", "/signals/elders/new", only(Role.ADMIN, Role.STAFF)),
-    Row("POST", "/signals/elders/new", only(Role.ADMIN, Role.STAFF), data=(("name", ""),)),
-    *(Row(method, route, only(Role.ADMIN, Role.STAFF), sample=route.replace("{elder_id:uuid}", "00000000-0000-0000-0000-000000000000"),
+    # No elder exists in the walk: staff and grid workers get 404 from the routes with ids (a grid worker
+    # gets 404 too for an elder whose chain they are not in).
+    Row("GET", "/signals/elders", only(Role.ADMIN, Role.STAFF, Role.GRID_WORKER)),
+    Row("GET", "/signals/elders/new", only(Role.ADMIN, Role.STAFF, Role.GRID_WORKER)),
+    Row("POST", "/signals/elders/new", only(Role.ADMIN, Role.STAFF, Role.GRID_WORKER), data=(("name", ""),)),
+    *(Row(method, route, only(Role.ADMIN, Role.STAFF, Role.GRID_WORKER), sample=route.replace("{elder_id:uuid}", "00000000-0000-0000-0000-000000000000"),
           data=data)
       for method, route, data in (
           ("GET", "/signals/elders/{elder_id:uuid}", ()),
@@ -274,6 +278,116 @@ TABLE: list[Row] = [
     Row("GET", "/events/{event_id:uuid}/photos/{sha:str}", EVERYONE, sample="/events/00000000-0000-0000-0000-000000000000/photos/" + "0" * 64),
     Row("POST", "/events/{event_id:uuid}/appeals", only(Role.ADMIN, Role.STAFF), sample="/events/00000000-0000-0000-0000-000000000000/appeals",
         data=(("description", "authz walk"),)),
+    # Livelihood openness (issue 15)
+    # -- projects rows --
+    # No project, comment or milestone has these ids and no compound this code: the allowed get 404 from those routes.
+    Row("GET", "/projects", EVERYONE),
+    Row("GET", "/projects/{project_id:uuid}", EVERYONE, sample="/projects/00000000-0000-0000-0000-000000000000"),
+    Row("POST", "/projects/{project_id:uuid}/comments", EVERYONE, sample="/projects/00000000-0000-0000-0000-000000000000/comments",
+        data=(("body", "authz walk"),)),
+    Row("GET", "/projects/{project_id:uuid}/photos/{sha:str}", EVERYONE, sample="/projects/00000000-0000-0000-0000-000000000000/photos/" + "0" * 64),
+    Row("POST", "/projects/{project_id:uuid}/signoff", only(Role.RESIDENT_REP, Role.BUILDING_HEAD),
+        sample="/projects/00000000-0000-0000-0000-000000000000/signoff"),
+    Row("GET", "/projects/signoffs", only(Role.RESIDENT_REP, Role.BUILDING_HEAD)),
+    Row("GET", "/projects/manage", only(Role.ADMIN, Role.STAFF)),
+    Row("GET", "/projects/new", only(Role.ADMIN, Role.STAFF)),
+    Row("POST", "/projects/new", only(Role.ADMIN, Role.STAFF), data=(("title", ""),)),
+    *(Row(method, route, only(Role.ADMIN, Role.STAFF), sample=route.replace("{project_id:uuid}", "00000000-0000-0000-0000-000000000000")
+          .replace("{milestone_id:uuid}", "00000000-0000-0000-0000-000000000000"), data=data)
+      for method, route, data in (
+          ("GET", "/projects/{project_id:uuid}/edit", ()),
+          ("POST", "/projects/{project_id:uuid}/edit", (("title", "authz walk"),)),
+          ("POST", "/projects/{project_id:uuid}/milestones", (("title", "authz walk"),)),
+          ("POST", "/projects/{project_id:uuid}/milestones/{milestone_id:uuid}", (("done", "0"),)),
+          ("POST", "/projects/{project_id:uuid}/updates", (("body", "authz walk"),)),
+      )),
+    Row("GET", "/projects/comments", only(Role.ADMIN, Role.STAFF)),
+    Row("POST", "/projects/comments/{comment_id:uuid}", only(Role.ADMIN, Role.STAFF),
+        sample="/projects/comments/00000000-0000-0000-0000-000000000000", data=(("action", "approve"),)),
+    Row("GET", "/projects/export.csv", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR)),
+    Row("GET", "/property", EVERYONE),
+    Row("GET", "/property/{code:str}", EVERYONE, sample="/property/ZZZZZZ"),
+    Row("GET", "/property/{code:str}/edit", only(Role.ADMIN, Role.STAFF), sample="/property/ZZZZZZ/edit"),
+    Row("POST", "/property/{code:str}/edit", only(Role.ADMIN, Role.STAFF), sample="/property/ZZZZZZ/edit", data=(("reform_plan", "x"),)),
+    Row("POST", "/property/{code:str}/months", only(Role.ADMIN, Role.STAFF), sample="/property/ZZZZZZ/months", data=(("month", "2025-01"),)),
+    # -- recycling rows --
+    Row("GET", "/recycling", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.STATION_OPERATOR)),
+    Row("POST", "/recycling/stations", only(Role.ADMIN, Role.STAFF), data=(("name", ""),)),
+    Row("GET", "/recycling/stations/{station_id:uuid}", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.STATION_OPERATOR),
+        sample="/recycling/stations/00000000-0000-0000-0000-000000000000"),
+    Row("GET", "/recycling/stations/{station_id:uuid}/dropoff", only(Role.ADMIN, Role.STAFF, Role.STATION_OPERATOR),
+        sample="/recycling/stations/00000000-0000-0000-0000-000000000000/dropoff"),
+    Row("POST", "/recycling/stations/{station_id:uuid}/dropoff", only(Role.ADMIN, Role.STAFF, Role.STATION_OPERATOR),
+        sample="/recycling/stations/00000000-0000-0000-0000-000000000000/dropoff"),
+    Row("GET", "/recycling/stations/{station_id:uuid}/households", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.STATION_OPERATOR),
+        sample="/recycling/stations/00000000-0000-0000-0000-000000000000/households"),
+    Row("POST", "/recycling/stations/{station_id:uuid}/households", only(Role.ADMIN, Role.STAFF, Role.STATION_OPERATOR),
+        sample="/recycling/stations/00000000-0000-0000-0000-000000000000/households"),
+    Row("GET", "/recycling/households/{household_id:uuid}", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.STATION_OPERATOR),
+        sample="/recycling/households/00000000-0000-0000-0000-000000000000"),
+    Row("GET", "/recycling/households/{household_id:uuid}/card", only(Role.ADMIN, Role.STAFF, Role.STATION_OPERATOR),
+        sample="/recycling/households/00000000-0000-0000-0000-000000000000/card"),
+    Row("POST", "/recycling/entries/{entry_id:uuid}/reverse", only(Role.ADMIN, Role.STAFF, Role.STATION_OPERATOR),
+        sample="/recycling/entries/00000000-0000-0000-0000-000000000000/reverse", data=(("reason", "authz walk"),)),
+    Row("GET", "/recycling/stations/{station_id:uuid}/redeem", only(Role.ADMIN, Role.STAFF, Role.STATION_OPERATOR),
+        sample="/recycling/stations/00000000-0000-0000-0000-000000000000/redeem"),
+    Row("POST", "/recycling/stations/{station_id:uuid}/redeem", only(Role.ADMIN, Role.STAFF, Role.STATION_OPERATOR),
+        sample="/recycling/stations/00000000-0000-0000-0000-000000000000/redeem"),
+    Row("GET", "/recycling/stations/{station_id:uuid}/goods", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.STATION_OPERATOR),
+        sample="/recycling/stations/00000000-0000-0000-0000-000000000000/goods"),
+    Row("POST", "/recycling/stations/{station_id:uuid}/goods", only(Role.ADMIN, Role.STAFF), sample="/recycling/stations/00000000-0000-0000-0000-000000000000/goods"),
+    Row("POST", "/recycling/goods/{good_id:uuid}/stock", only(Role.ADMIN, Role.STAFF, Role.STATION_OPERATOR),
+        sample="/recycling/goods/00000000-0000-0000-0000-000000000000/stock", data=(("change", "1"),)),
+    Row("GET", "/recycling/stations/{station_id:uuid}/categories", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.STATION_OPERATOR),
+        sample="/recycling/stations/00000000-0000-0000-0000-000000000000/categories"),
+    Row("POST", "/recycling/stations/{station_id:uuid}/categories", only(Role.ADMIN, Role.STAFF),
+        sample="/recycling/stations/00000000-0000-0000-0000-000000000000/categories"),
+    Row("POST", "/recycling/categories/{category_id:uuid}/rates", only(Role.ADMIN, Role.STAFF),
+        sample="/recycling/categories/00000000-0000-0000-0000-000000000000/rates"),
+    Row("GET", "/recycling/stations/{station_id:uuid}/ledger", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.STATION_OPERATOR),
+        sample="/recycling/stations/00000000-0000-0000-0000-000000000000/ledger"),
+    Row("GET", "/recycling/stations/{station_id:uuid}/ledger.csv", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.STATION_OPERATOR),
+        sample="/recycling/stations/00000000-0000-0000-0000-000000000000/ledger.csv"),
+    Row("GET", "/r/{token:str}", EVERYONE, sample="/r/no-such-card"),
+    # -- canteen rows --
+    # The ledger, receipts and the export: the manager, staff, admins and supervisors; writes: not supervisors.
+    # No entry exists in the walk: the allowed roles get 404 from the routes with ids; the close of a month
+    # still running is refused with 400 (allowed, nothing written).
+    Row("GET", "/canteen/ledger", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.CANTEEN_MANAGER)),
+    Row("GET", "/canteen/export.csv", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.CANTEEN_MANAGER)),
+    Row("GET", "/canteen/entries/new", only(Role.ADMIN, Role.STAFF, Role.CANTEEN_MANAGER)),
+    Row("POST", "/canteen/entries/new", only(Role.ADMIN, Role.STAFF, Role.CANTEEN_MANAGER), data=(("amount", "-1"),)),
+    Row("GET", "/canteen/entries/{entry_id:uuid}", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.CANTEEN_MANAGER),
+        sample="/canteen/entries/00000000-0000-0000-0000-000000000000"),
+    Row("POST", "/canteen/entries/{entry_id:uuid}/reverse", only(Role.ADMIN, Role.STAFF, Role.CANTEEN_MANAGER),
+        sample="/canteen/entries/00000000-0000-0000-0000-000000000000/reverse", data=(("reason", "authz walk"),)),
+    Row("GET", "/canteen/entries/{entry_id:uuid}/receipt", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.CANTEEN_MANAGER),
+        sample="/canteen/entries/00000000-0000-0000-0000-000000000000/receipt"),
+    Row("GET", "/canteen/meals", only(Role.ADMIN, Role.STAFF, Role.CANTEEN_MANAGER)),
+    Row("POST", "/canteen/meals", only(Role.ADMIN, Role.STAFF, Role.CANTEEN_MANAGER), data=(("meals", "-1"),)),
+    Row("POST", "/canteen/months/{month:str}/close", only(Role.ADMIN, Role.STAFF, Role.CANTEEN_MANAGER), sample="/canteen/months/2099-01/close"),
+    # -- mediation rows --
+    # Public: counts only. Cases: staff and admins, and volunteers for the cases they mediate (none in the
+    # walk: the allowed roles get 404 from the routes with ids).
+    Row("GET", "/mediation", EVERYONE),
+    Row("GET", "/mediation/export.csv", EVERYONE),
+    Row("GET", "/mediation/cases", only(Role.ADMIN, Role.STAFF, Role.VOLUNTEER)),
+    Row("GET", "/mediation/cases/new", only(Role.ADMIN, Role.STAFF)),
+    Row("POST", "/mediation/cases/new", only(Role.ADMIN, Role.STAFF), data=(("summary", ""),)),
+    Row("GET", "/mediation/cases/{case_id:uuid}", only(Role.ADMIN, Role.STAFF, Role.VOLUNTEER),
+        sample="/mediation/cases/00000000-0000-0000-0000-000000000000"),
+    Row("GET", "/mediation/cases/{case_id:uuid}/edit", only(Role.ADMIN, Role.STAFF),
+        sample="/mediation/cases/00000000-0000-0000-0000-000000000000/edit"),
+    Row("POST", "/mediation/cases/{case_id:uuid}/edit", only(Role.ADMIN, Role.STAFF),
+        sample="/mediation/cases/00000000-0000-0000-0000-000000000000/edit", data=(("summary", "authz walk"),)),
+    Row("POST", "/mediation/cases/{case_id:uuid}/sessions", only(Role.ADMIN, Role.STAFF, Role.VOLUNTEER),
+        sample="/mediation/cases/00000000-0000-0000-0000-000000000000/sessions", data=(("notes", "authz walk"),)),
+    Row("POST", "/mediation/cases/{case_id:uuid}/outcome", only(Role.ADMIN, Role.STAFF, Role.VOLUNTEER),
+        sample="/mediation/cases/00000000-0000-0000-0000-000000000000/outcome", data=(("outcome", "success"),)),
+    # -- boards rows --
+    Row("GET", "/boards", EVERYONE),
+    Row("GET", "/boards/stream", EVERYONE),  # tests: the stream ends at once
+    Row("GET", "/boards/{name:str}", EVERYONE, sample="/boards/overview"),
 ]
 
 PRINCIPALS: list[str | Role] = [ANONYMOUS, *Role]

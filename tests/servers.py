@@ -42,6 +42,7 @@ class LiveServer:
     port: int = field(default_factory=free_port)
     release: str = "1"
     process: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # more environment (SHANZHI_REDIS_URL for several processes)
 
     @property
     def url(self) -> str:
@@ -58,6 +59,7 @@ class LiveServer:
             "SHANZHI_PUBLIC_CACHE_SECONDS": "0",
             "SHANZHI_SCAN_FLUSH_SECONDS": "0.2",  # guide opens reach the database at once (tests read them there)
             "PYTHONUNBUFFERED": "1",
+            **self.env,
         }
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(

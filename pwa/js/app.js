@@ -18,14 +18,14 @@ document.addEventListener("htmx:configRequest", (event) => {
 
 // --- Forms while offline: disabled, visibly, with what was typed kept -----------------------------------
 //
-// Field forms and the elder's check-in button go through the outbox (field.js, checkin.js) and work
-// offline. Every other form posts to the server:
+// Field forms, the elder's check-in button and any form marked data-offline-form go through the outbox
+// (field.js, checkin.js, signals.js, station.js) and work offline. Every other form posts to the server:
 // offline it is disabled with a note, and what was typed is kept on the phone (a draft) until a
 // submission reaches the server, so a form sent into a dead network (the service worker answers with a
 // "not sent" page) is filled in again when the person goes back.
 
 const guardedForms = () =>
-  [...document.querySelectorAll('form[method="post" i]')].filter((form) => !form.matches("[data-field-form], [data-checkin-form], .logout-form"));
+  [...document.querySelectorAll('form[method="post" i]')].filter((form) => !form.matches("[data-field-form], [data-checkin-form], [data-offline-form], .logout-form"));
 
 function draftKey(form) {
   return `${DRAFT_PREFIX}${location.pathname}|${form.getAttribute("action") || ""}`;

@@ -60,6 +60,12 @@ from server.models.morning_signal import (
 from server.models.places import LEAF_KINDS, PARENT_KIND, Place, PlaceKind
 from server.models.store import StoreItem
 
+# Livelihood areas (issue 15): each module lists its models in its own __all__.
+from server.models.projects import *  # noqa: F403,E402
+from server.models.recycling import *  # noqa: F403,E402
+from server.models.canteen import *  # noqa: F403,E402
+from server.models.mediation import *  # noqa: F403,E402
+
 __all__ = [
     "AlertOutcome",
     "AlertStatus",

@@ -26,6 +26,7 @@ from server.web import current_user
 from sync import cursor as cursors
 from server.services import field_sync  # registers the field work operations and pull sources
 from server.services import morning_signal_sync  # registers the elders' check-in operation and its credential
+from server.services import recycling_sync  # registers the station's offline drop-off
 from sync import engine, ops
 from sync import protocol as p
 from sync import pull as pulling

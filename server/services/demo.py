@@ -12,6 +12,9 @@ from server.services import accounts, appeals, places
 from server.services.demo_appeals import load_demo_appeals
 from server.services.demo_morning_signal import has_morning_signal_demo, load_demo_morning_signal
 from server.services.demo_policies import has_policy_demo, load_demo_policies
+from server.services.demo_canteen import load_demo_canteen
+from server.services.demo_projects import load_demo_projects
+from server.services.demo_recycling import load_demo_recycling
 from server.settings import Settings, get_settings
 
 DEMO_PASSWORD = "jiefanglu"
@@ -98,6 +101,10 @@ async def load_demo(session: AsyncSession, settings: Settings | None = None) -> 
         await load_demo_policies(session, settings or get_settings(), end=appeals.utc_now())
     if not await has_morning_signal_demo(session):  # 晨曦信号's month, once (needs the demo places and users)
         await load_demo_morning_signal(session, settings or get_settings(), end=appeals.utc_now())
+    # The livelihood areas (issue 15); each loader is idempotent on its own.
+    await load_demo_projects(session, settings or get_settings(), end=appeals.utc_now())
+    await load_demo_recycling(session, settings or get_settings(), end=appeals.utc_now())
+    await load_demo_canteen(session, settings or get_settings(), end=appeals.utc_now())
     return DemoReport(places_created, users_created, DEMO_USERS, appeals_created)
 
 

@@ -6,7 +6,10 @@ by a few hours more than the previous one, so every copy keeps the demo's own mi
 deadlines; copies of open cases become overdue, as unattended cases do. One more grid worker per five
 copies joins the four grids, each with a registered phone (sync device), and takes over its share of the copies of the
 demo grid worker's cases. Photos are not copied (they are files). The policy service grows with it: N copies of the policies (with
-their revisions), the enterprises (each copy with new valid credit codes) and their pushes.
+their revisions), the enterprises (each copy with new valid credit codes) and their pushes. So do the livelihood ledgers
+(issue 15): N copies of the projects (with their milestones), the mediation cases (with their sessions) and the recycling
+households with their whole ledger (drop-offs and their lines, redemptions, points entries: every copy's balances are
+the sums of its entries). The canteen stays one canteen (one ledger a day).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class ScaleReport:
     devices: int
     policies: int = 0
     enterprises: int = 0
+    livelihood_rows: int = 0
 
 
 def _uuid7() -> UUID:
@@ -150,8 +154,9 @@ async def scale_demo(session: AsyncSession, factor: int, settings: Settings) -> 
     await _insert(session, summons_t, new_summons)
     await _insert(session, visit_t, new_visits)
     policies, firms = await _scale_policy_service(session, factor, seq)
+    livelihood = await _copy_tables(session, factor, LIVELIHOOD)
 
-    return ScaleReport(len(new_appeals), len(new_events), len(new_workers), devices, policies, firms)
+    return ScaleReport(len(new_appeals), len(new_events), len(new_workers), devices, policies, firms, livelihood)
 
 
 async def _scale_policy_service(session: AsyncSession, factor: int, seq: int) -> tuple[int, int]:
@@ -191,6 +196,61 @@ async def _scale_policy_service(session: AsyncSession, factor: int, seq: int) ->
     await _insert(session, firm_t, new_firms)
     await _insert(session, push_t, new_pushes)
     return len(new_policies), len(new_firms)
+
+
+@dataclass(frozen=True)
+class Copied:
+    """A table copied N times: its rows get new ids, their references to tables copied before (or to
+    itself) follow to the same copy, and `fresh(row, copy)` replaces what must stay unique."""
+
+    table: str
+    fresh: Any = None
+    first: Any = None  # sort key putting rows referenced by others of the same table first
+
+
+def _copy_suffix(value: str, copy: int, width: int) -> str:
+    return f"{value}-{copy}"[:width] if len(f"{value}-{copy}") <= width else f"{value[: width - len(str(copy)) - 1]}-{copy}"
+
+
+LIVELIHOOD = [
+    Copied("project", lambda row, copy: {"title": f"{row['title']}（{copy + 1}）"}),
+    Copied("project_milestone"),
+    Copied("mediation_case", lambda row, copy: {"reference": _copy_suffix(row["reference"], copy, 16)}),
+    Copied("mediation_session"),
+    Copied("recycling_household", lambda row, copy: {"card_number": f"{copy:04d}{row['card_number']}"[-16:],
+                                                     "token": secrets.token_urlsafe(24)}),
+    Copied("recycling_dropoff"),
+    Copied("recycling_dropoff_line"),
+    Copied("recycling_redemption"),
+    Copied("recycling_points_entry", first=lambda row: row["reverses_id"] is not None),
+]
+
+
+async def _copy_tables(session: AsyncSession, factor: int, plan: list[Copied]) -> int:
+    """N-1 more copies of every table of `plan`, in its order, through bulk inserts."""
+    from server.models.base import AuditedBase
+
+    tables = {c.table: AuditedBase.metadata.tables[c.table] for c in plan}
+    rows = {name: await _rows(session, table) for name, table in tables.items()}
+    # Which columns point at a copied table (the copy's own row replaces the original's).
+    refs = {name: {fk.parent.name: fk.column.table.name for fk in table.foreign_keys if fk.column.table.name in tables}
+            for name, table in tables.items()}
+    copied = 0
+    for copy in range(1, factor):
+        ids = {name: {row["id"]: _uuid7() for row in rows[name]} for name in tables}
+        for c in plan:
+            new_rows = []
+            for row in sorted(rows[c.table], key=c.first or (lambda _row: 0)):
+                new = {**row, "id": ids[c.table][row["id"]]}
+                for column, target in refs[c.table].items():
+                    if new[column] is not None:
+                        new[column] = ids[target][new[column]]
+                if c.fresh:
+                    new.update(c.fresh(row, copy))
+                new_rows.append(new)
+            await _insert(session, tables[c.table], new_rows)
+            copied += len(new_rows)
+    return copied
 
 
 async def _grid_workers(session: AsyncSession, count: int) -> tuple[list[UUID], int]:

@@ -34,7 +34,7 @@ from server.models import (
     SubmitterKind,
     VisitMethod,
 )
-from server.services import api_keys, appeals, demo, morning_signal, policy_questions
+from server.services import api_keys, appeals, canteen, demo, mediation, morning_signal, policy_questions
 from server.services.appeal_catalog import CATEGORIES
 from server.services.appeal_workflow import Action
 from server.services.appeals import ActionInput, Actor, AppealInput
@@ -44,7 +44,7 @@ from tests.authz_table import EVERYONE, TABLE
 
 # Distinctive personal data, found nowhere else in the app or the demo data.
 PERSONAL = {
-    "names": ["司马懿然", "诸葛青云", "慕容秋水", "Quentin Zebulon", "欧阳明月", "上官婉清", "东方既白", "南宫月华", "南宫长子"],
+    "names": ["司马懿然", "诸葛青云", "慕容秋水", "Quentin Zebulon", "欧阳明月", "上官婉清", "东方既白", "南宫月华", "南宫长子", "钟离小满"],
     "phones": ["13987654321", "15011112222", "18600009999", "13700001111", "13600002222", "13500003333", "13400004444",
                "13300005555"],
     "emails": ["qz.private@example.org"],
@@ -123,7 +123,24 @@ async def _seed(db: AsyncSession, settings: Settings) -> Seeded:
                                        [morning_signal.HelperInput("family", "南宫长子", phone="13300005555")], now=start)
     await morning_signal.check_in(db, elder, at=start + timedelta(hours=1), method=CheckInMethod.SELF, by_user_id=None,
                                   now=start + timedelta(hours=1), tz=settings.tz)
-    return Seeded([resolved, in_progress, unsatisfied, raised], [p.code for p in by_name.values()], [str(policy.id), str(event.id), str(guide), elder.token])
+    # Mediation (L6): a case with named parties and private notes; a canteen entry whose note names someone.
+    case = await mediation.save_case(db, mediation.CaseInput(kind="leak", opened_on=start.date().isoformat(), summary="幸福里7号楼3单元602室漏水",
+                                                             parties=[mediation.Party("慕容秋水", "18600009999")]), today=start.date())
+    await mediation.add_session(db, case, mediation.SessionInput(held_on=start.date().isoformat(), notes="诸葛青云到场"), mediator_id=None,
+                                today=start.date())
+    await canteen.record_entry(db, canteen.EntryInput("donation", "200", start.date().isoformat(), "上官婉清捐赠"), actor_id=None,
+                               now=start, tz=settings.tz)
+    # Recycling points: a household card whose station-only note names the household; its own page is crawled.
+    from server.models import RecyclingStation
+    from server.services import recycling
+
+    station = await db.scalar(select(RecyclingStation).limit(1))
+    assert station is not None
+    household = await recycling.issue_card(db, station, note="钟离小满 3号楼", now=start)
+    await recycling.record_dropoff(db, station, card=household.card_number, at=start, by_user_id=None,
+                                   lines=[recycling.LineInput((await recycling.categories_of(db, station.id))[0].id, "2.5")])
+    return Seeded([resolved, in_progress, unsatisfied, raised], [p.code for p in by_name.values()],
+                  [str(policy.id), str(event.id), str(guide), elder.token, household.token])
 
 
 @pytest.fixture
@@ -223,9 +240,21 @@ async def test_no_public_page_shows_personal_data(client: AsyncTestClient, db: A
     cases = [*seeded.appeals, submitted]
     must_reach = {"/summary/appeals", "/api/stats/appeals", "/open311/v2/requests.json", "/open311/v2/requests.xml",
                   "/policies", "/events", "/api/stats/overview", f"/policies/{seeded.ids[0]}", f"/events/{seeded.ids[1]}",
-                  f"/g/{seeded.ids[2]}", f"/checkin/{seeded.ids[3]}"}
+                  f"/g/{seeded.ids[2]}", f"/checkin/{seeded.ids[3]}", "/mediation", f"/r/{seeded.ids[4]}"}
     must_reach |= {f"/track/{a.tracking_code}" for a in cases}
     must_reach |= {f"/open311/v2/requests/{a.reference}{fmt}" for a in cases for fmt in (".json", ".xml")}
+    # Livelihood projects (L1, L2): the list, a project's page (its responsible people's phones stay off it) and a disclosure.
+    from server.models import PropertyDisclosure, Project as LivelihoodProject
+
+    project = await db.scalar(select(LivelihoodProject).order_by(LivelihoodProject.title).limit(1))
+    disclosed = await db.scalar(select(Place.code).join(PropertyDisclosure, PropertyDisclosure.place_id == Place.id).limit(1))
+    assert project is not None and disclosed is not None
+    must_reach |= {"/projects", "/property", f"/projects/{project.id}", f"/property/{disclosed}"}
+    assert not [r["phone"] for r in project.responsible if r.get("phone") and r["phone"] in pages.get(f"/projects/{project.id}", (0, ""))[1]]
+    # The live boards (L7): every board, reached from /boards.
+    from server.services import boards
+
+    must_reach |= {"/boards", *(f"/boards/{name}" for name in ("overview", *boards.BOARDS))}
     assert must_reach - ok == set()
     assert "小微企业能申请吗？" in pages[f"/policies/{seeded.ids[0]}"][1]  # the FAQ is public, its asker is not
     listed = pages["/open311/v2/requests.json"][1]

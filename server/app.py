@@ -42,7 +42,7 @@ from server.routes import sync as sync_routes
 from server.routes import boards as board_routes, canteen as canteen_routes, mediation as mediation_routes
 from server.routes import projects as project_routes, recycling as recycling_routes
 from server.security import SESSION_COOKIE, CurrentUser, RequestContextMiddleware, SessionConfig, access_guard
-from server.services import accounts, notifications, overview
+from server.services import accounts, boards, notifications, overview
 from server.settings import Settings, get_settings
 from server.services.scan_counts import ScanCounts
 from server.services.shared_cache import SharedCache
@@ -218,7 +218,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # The background tasks' plugin comes after the database's, so its lifespan is entered after
         # and left before the database plugin's: the worker stops while the engine is still open.
         # (SQLAlchemyPlugin would add its init plugin at the end of the list, after ours.)
-        plugins=[SQLAlchemyInitPlugin(config=alchemy), SQLAlchemySerializationPlugin(), channels, BackgroundTasks([live.LivePublisher(channels), worker, lag_probe, scan_counts])],
+        plugins=[SQLAlchemyInitPlugin(config=alchemy), SQLAlchemySerializationPlugin(), channels, BackgroundTasks([live.LivePublisher(channels), boards.RemoteChanges(channels), worker, lag_probe, scan_counts])],
         stores=make_stores(settings, alchemy),
         middleware=[PageETagMiddleware, session_config.middleware, RequestContextMiddleware(load_user, settings.locale)],
         guards=[access_guard],

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from server.settings import Settings
 
 logger = logging.getLogger("shanzhi.live")
-CHANNELS = ("signals", "boards")
+CHANNELS = ("signals",)  # and one channel per live board, "board.<name>" (server/services/boards.py)
 PENDING_KEY = "shanzhi.live"
 KEY_PREFIX = "SHANZHI_LIVE"
 
@@ -61,7 +61,7 @@ async def close_client(plugin: ChannelsPlugin) -> None:
 
 
 def make_plugin(settings: Settings) -> ChannelsPlugin:
-    return ChannelsPlugin(backend=backend_for(settings), channels=CHANNELS)
+    return ChannelsPlugin(backend=backend_for(settings), channels=CHANNELS, arbitrary_channels_allowed=True)
 
 
 def announce(session: AsyncSession | Session, *channels: str) -> None:

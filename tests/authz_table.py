@@ -311,6 +311,8 @@ TABLE: list[Row] = [
     Row("POST", "/property/{code:str}/edit", only(Role.ADMIN, Role.STAFF), sample="/property/ZZZZZZ/edit", data=(("reform_plan", "x"),)),
     Row("POST", "/property/{code:str}/months", only(Role.ADMIN, Role.STAFF), sample="/property/ZZZZZZ/months", data=(("month", "2025-01"),)),
     # -- recycling rows --
+    Row("POST", "/recycling/households/{household_id:uuid}/replace-card", only(Role.ADMIN, Role.STAFF, Role.STATION_OPERATOR),
+        sample="/recycling/households/00000000-0000-0000-0000-000000000000/replace-card"),
     Row("GET", "/recycling", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.STATION_OPERATOR)),
     Row("POST", "/recycling/stations", only(Role.ADMIN, Role.STAFF), data=(("name", ""),)),
     Row("GET", "/recycling/stations/{station_id:uuid}", only(Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.STATION_OPERATOR),

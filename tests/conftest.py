@@ -145,6 +145,17 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
+async def config(settings: Settings) -> AsyncIterator[SQLAlchemyAsyncConfig]:
+    """One engine, as one server process has: each session taken from it has a connection of its own
+    (what two users do at once is tested with two of them)."""
+    config = make_alchemy_config(settings)
+    try:
+        yield config
+    finally:
+        await config.get_engine().dispose()
+
+
+@pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[AsyncSession]:
     """A session on the test database for arranging data and checking what was written."""
     config = make_alchemy_config(settings)

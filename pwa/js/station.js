@@ -1,9 +1,11 @@
 // The recycling station's drop-off form (/recycling/stations/<id>/dropoff): a save writes through the one
 // outbox (outbox.js, op recycling.dropoff), so the operator can weigh and save with no network; the drop-off
 // is sent when the network is back, with the time it was saved, and applied once (its id is the mutation's
-// entity_id). What the server refuses (an unknown card number …) is shown here with its reason: the form is
-// filled in again to correct and save, or it can be discarded. Without this script the form posts as a page
-// (online only). docs/boards.md, "recycling"; docs/sync.md.
+// entity_id). What the server refuses (an unknown card number …) is shown here with its reason: when the form
+// is empty it is filled in again to correct and save; when the operator is already typing the next household,
+// it stays under "On this phone", marked refused with its reason, to be loaded into the form ("Correct it")
+// once the form is free, or discarded. What is being typed is never overwritten. Without this script the form
+// posts as a page (online only). docs/boards.md, "recycling"; docs/sync.md.
 
 const Outbox = self.ShanzhiOutbox;
 const form = document.querySelector("form[data-station-form]");
@@ -74,6 +76,17 @@ function clearForm() {
   fillForm({ card: "", lines: [] });
 }
 
+function formIsEmpty() {
+  const fields = readForm();
+  return !fields.card && fields.lines.length === 0;
+}
+
+// A refused drop-off back into the form, to be corrected and saved again (as a new drop-off).
+async function loadRefused(m) {
+  fillForm(m.fields);
+  await Outbox.discard(m.mutation_id);
+}
+
 function reasons(result) {
   const parts = [result?.message || result?.code || ""];
   for (const message of Object.values(result?.errors || {})) if (!parts.includes(message)) parts.push(message);
@@ -92,12 +105,24 @@ async function drawQueue() {
     item.append(el("p", { class: "small", text: m.summary || summaryOf(m.fields) }));
     if (m.state === "rejected") {
       item.append(el("p", { class: "field-error", text: reasons(m.result) }));
+      const correct = el("button", { type: "button", class: "btn btn-primary", "data-station-correct": "", text: text("correct") });
+      correct.addEventListener("click", async () => {
+        if (!formIsEmpty()) {
+          // Never over what is being typed: that drop-off is saved (or cleared) first.
+          show(text("form_busy"), "error");
+          return;
+        }
+        await loadRefused(m);
+        show(`${text("rejected")} ${reasons(m.result)}`, "error");
+        await drawQueue();
+        form.elements.card.focus();
+      });
       const discard = el("button", { type: "button", class: "btn btn-secondary", text: text("discard") });
       discard.addEventListener("click", async () => {
         await Outbox.discard(m.mutation_id);
         await drawQueue();
       });
-      item.append(discard);
+      item.append(el("p", { class: "field-actions" }, correct, " ", discard));
     }
     queueList.append(item);
   }
@@ -115,13 +140,16 @@ async function send() {
   const report = await Outbox.flush(userId);
   const after = await ours();
   const refused = after.filter((m) => m.state === "rejected" && waiting.some((w) => w.mutation_id === m.mutation_id));
-  if (refused.length) {
+  if (refused.length && formIsEmpty()) {
     // The one just saved comes back into the form to be corrected; it is saved again as a new drop-off.
     const last = refused[refused.length - 1];
-    fillForm(last.fields);
-    await Outbox.discard(last.mutation_id);
+    await loadRefused(last);
     show(`${text("rejected")} ${reasons(last.result)}`, "error");
     status?.focus();
+  } else if (refused.length) {
+    // The operator is typing the next household: that stays as it is, and focus stays where it is. The
+    // refused ones wait in the list below, with their reason and "Correct it".
+    show(text("refused_kept"), "error");
   } else if (report.error || after.some((m) => m.state === "pending")) {
     show(text("queued"));
   } else {

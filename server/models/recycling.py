@@ -3,7 +3,8 @@
 The points ledger (`recycling_points_entry`) is append-only: a household's balance is the sum of its
 entries; a wrong entry is answered by a reversing entry with a reason, never edited or deleted (the
 flush guard below refuses it). `RecyclingHousehold.balance` keeps that sum with every entry, under the
-household's row lock, so a balance can be shown and checked without adding up the whole history.
+household's row lock, so a balance can be shown and checked without adding up the whole history. The
+database refuses a negative balance or stock (CHECK constraints), whatever code path writes them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import BigInteger, Boolean, Enum, ForeignKey, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Enum, ForeignKey, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from server.models.base import AuditedBase
@@ -72,6 +73,7 @@ class RecyclingHousehold(AuditedBase):
     the household's own page (the QR code on the card). Nothing personal is needed; `note` is staff-only."""
 
     __tablename__ = "recycling_household"
+    __table_args__ = (CheckConstraint("balance >= 0", name="balance_not_negative"),)
 
     station_id: Mapped[UUID] = mapped_column(ForeignKey("recycling_station.id"), index=True)
     card_number: Mapped[str] = mapped_column(String(16), unique=True)
@@ -109,7 +111,7 @@ class RecyclingGood(AuditedBase):
     """A good of the station's catalogue: its price in points and how many are in stock (never negative)."""
 
     __tablename__ = "recycling_good"
-    __table_args__ = (UniqueConstraint("station_id", "name"),)
+    __table_args__ = (UniqueConstraint("station_id", "name"), CheckConstraint("stock >= 0", name="stock_not_negative"))
 
     station_id: Mapped[UUID] = mapped_column(ForeignKey("recycling_station.id"), index=True)
     name: Mapped[str] = mapped_column(String(60))

@@ -4,8 +4,9 @@ board (`server/services/boards.py`: recycling, canteen, projects). docs/boards.m
 - Public, no account; counts and sums only (each area's board computes from its records with SQL).
 - Shared: a board's figures are computed once for everyone and refreshed when a commit writes its tables
   (`SharedCache`, topic `board:<name>`), so a lobby TV and a hundred phones cost one aggregate.
-- Live: the page listens on `/boards/stream` (Server-Sent Events, channel "boards", memory or Redis) and
-  fetches its fresh HTML when told; it also polls every 60 s; offline it keeps what it shows, with the time.
+- Live: the page listens on `/boards/stream?board=<name>` (Server-Sent Events, channel `board.<name>`, memory
+  or Redis) and fetches its fresh HTML when told (a burst of changes within a second costs one fetch); it
+  also polls every 60 s; offline it keeps what it shows, with the time.
 - `?screen=1`: big-screen mode for lobby TVs: large type, no navigation, and the next board every
   `SCREEN_SECONDS` (overview → recycling → canteen → projects → overview …).
 """
@@ -86,11 +87,13 @@ async def board_index(request: Request) -> Template:
 
 
 @get("/boards/stream", opt=public())
-async def board_stream(request: Request, settings: Config) -> ServerSentEvent:
-    """"changed" each time a commit writes what a board shows: open boards fetch themselves again. Nothing
-    else travels (server/live.py)."""
+async def board_stream(request: Request, settings: Config, board: FromQuery[str] = OVERVIEW) -> ServerSentEvent:
+    """"changed" each time a commit writes what `board` shows: the pages open on it fetch themselves again.
+    Nothing else travels (server/live.py)."""
+    if board != OVERVIEW and board not in boards.BOARDS:
+        raise NotFoundException
     plugin = request.app.plugins.get(ChannelsPlugin)
-    return ServerSentEvent(live.events(plugin, boards.CHANNEL, seconds=settings.live_stream_seconds),
+    return ServerSentEvent(live.events(plugin, boards.channel(board), seconds=settings.live_stream_seconds),
                            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 

@@ -118,7 +118,8 @@ async def _project_page(request: Request, db_session: AsyncSession, settings: Se
         comments=await svc.approved_comments(db_session, project.id), signatures=signatures,
         signed=sum(1 for s in signatures if s.signed_at), my_signature=my_signature,
         can_sign=user is not None and user.role in SIGNERS and user.place_id == project.place_id,
-        sees_phones=_sees_phones(request), values=values or {}, errors=errors or {}, signoff_error=signoff_error,
+        sees_phones=_sees_phones(request), sees_signers=user is not None and user.role in svc.SIGNER_NAME_ROLES,
+        values=values or {}, errors=errors or {}, signoff_error=signoff_error,
         commented=request.query_params.get("commented") == "1", max_comment=svc.MAX_COMMENT,
         **local_formatters(settings.tz), **_labels(),
     )
@@ -460,8 +461,8 @@ def _charts(rows: list[Any]) -> tuple[Any, Any]:
 @get("/property/{code:str}", opt=public(), name="property-page")
 async def property_page(request: Request, db_session: Db, settings: Config, code: FromPath[str]) -> Template:
     place = await _compound(db_session, code)
-    row = await disclosure.disclosure_of(db_session, place.id)
-    if row is None:
+    row = await disclosure.published_disclosure(db_session, place.id)
+    if row is None:  # none yet, or only an empty one: no public page that says nothing
         raise NotFoundException
     months = await disclosure.months(db_session, place.id)
     rate_chart, complaints_chart = _charts(months) if months else (None, None)
@@ -482,7 +483,7 @@ async def _disclosure_editor(request: Request, db_session: AsyncSession, setting
     default_month = utc_now().astimezone(settings.tz).strftime("%Y-%m")
     return render(request, "property/edit.html", status_code=status_code, place=place, values=values, fees=rows, errors=errors,
                   months=months[::-1], month_values=month_values or {"month": default_month}, month_errors=month_errors or {},
-                  percent_text=disclosure.percent_text, exists=await disclosure.disclosure_of(db_session, place.id) is not None)
+                  percent_text=disclosure.percent_text, exists=await disclosure.published_disclosure(db_session, place.id) is not None)
 
 
 @get("/property/{code:str}/edit", opt=roles(*STAFF), name="property-edit")

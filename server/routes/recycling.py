@@ -2,8 +2,9 @@
 
 The station's pages (staff everywhere, station operators at the stations of their compound, supervisors
 read-only): drop-offs (also offline: pwa/js/station.js and the `recycling.dropoff` sync operation),
-household cards and their printable QR card, redemptions, the goods catalogue and its stock, categories
-and their rates with history, the points ledger with reversals and its CSV export. And the household's own
+household cards and their printable QR card (replaced when lost: new number and link, same points),
+redemptions, the goods catalogue and its stock, categories and their rates with history, the points
+ledger with reversals and its CSV export. And the household's own
 page, `/r/<token>`, opened by scanning its card: its balance and history, nothing about anyone else.
 """
 
@@ -268,6 +269,20 @@ async def household_card(request: Request, db_session: Db, settings: Config, hou
     return render(request, "recycling/card.html", household=household, url=url, svg=svg, **_common(request, settings, station))
 
 
+@post("/recycling/households/{household_id:uuid}/replace-card", opt=roles(*WORKERS))
+async def household_replace_card(request: Request, db_session: Db, household_id: FromPath[UUID]) -> Redirect:
+    """A lost card: the same household (balance, history) gets a new number and a new QR link; the old
+    number is refused at the station and the old link answers 404. Audited; then the new card to print."""
+    household, _station_row = await _household(request, db_session, household_id, work=True)
+    household, old = await recycling.replace_card(db_session, household, now=utc_now())
+    new = household.card_number
+    await db_session.commit()
+    _audit(request, f"card_replace old_card={old} new_card={new}", household_id)
+    flash(request, gettext("Card %(old)s no longer works: the household's points are now on card %(new)s. Print it and give it to the household.")
+          % {"old": recycling.format_card(old), "new": recycling.format_card(new)})
+    return redirect(f"/recycling/households/{household_id}/card")
+
+
 @post("/recycling/entries/{entry_id:uuid}/reverse", opt=roles(*WORKERS))
 async def entry_reverse(request: Request, db_session: Db, settings: Config, entry_id: FromPath[UUID]) -> Template | Redirect:
     entry = await db_session.get(PointsEntry, entry_id)
@@ -497,6 +512,6 @@ async def card_page(request: Request, db_session: Db, settings: Config, token: F
 
 route_handlers = [
     station_list, station_create, station_page, dropoff_form, dropoff_record, household_list, household_issue, household_page,
-    household_card, entry_reverse, redeem_form, redeem_record, goods_list, good_add, good_stock, category_list, category_add,
-    category_rate, ledger_page, ledger_export, card_page,
+    household_card, household_replace_card, entry_reverse, redeem_form, redeem_record, goods_list, good_add, good_stock, category_list,
+    category_add, category_rate, ledger_page, ledger_export, card_page,
 ]

@@ -32,7 +32,7 @@ from server.i18n import N_, gettext
 from server.models import CanteenCategory, CanteenDirection, CanteenEntry, CanteenMealDay, CanteenMonth, User
 from server.services import boards, overview
 from server.services.charts import Chart, Series, bar_chart, line_chart
-from server.services.errors import InvalidInput, ServiceError
+from server.services.errors import InvalidInput, ServiceError, past_day
 from server.services.exports import csv_bytes
 from server.services.photos import process_photos, save_photo
 
@@ -61,6 +61,7 @@ BOARD_MONTHS = 6  # months on the board's monthly chart
 PAGE_SIZE = 50
 AMOUNT_RE = re.compile(r"^(\d{1,30})(?:\.(\d{1,2}))?$")
 THOUSANDS_RE = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d*)?$")
+MEALS_RE = re.compile(r"[0-9]{1,9}")  # a meal count, ASCII digits only (fullmatch)
 
 
 # --- Parsing ---------------------------------------------------------------------------------------------
@@ -100,13 +101,6 @@ def yuan(fen: int | None) -> str:
     sign = "-" if fen < 0 else ""
     whole, cents = divmod(abs(fen), 100)
     return f"{sign}{whole:,}.{cents:02d}"
-
-
-def parse_day(text: str, field_name: str = "day") -> date:
-    try:
-        return date.fromisoformat(unicodedata.normalize("NFKC", text or "").strip())
-    except ValueError:
-        raise ServiceError(N_("Please enter the date (year-month-day)."), field=field_name) from None
 
 
 def parse_month(text: str | None) -> date | None:
@@ -188,21 +182,6 @@ class InvalidEntry(InvalidInput):
     pass
 
 
-def _check_day(day_text: str, today: date, problems: list[ServiceError], field_name: str = "day") -> date | None:
-    try:
-        day = parse_day(day_text, field_name)
-    except ServiceError as error:
-        problems.append(error)
-        return None
-    if day > today:
-        problems.append(ServiceError(N_("The date is in the future."), field=field_name))
-        return None
-    if day.year < 2000:
-        problems.append(ServiceError(N_("Please enter the date (year-month-day)."), field=field_name))
-        return None
-    return day
-
-
 async def record_entry(
     session: AsyncSession, data: EntryInput, *, actor_id: UUID | None, now: datetime, tz: ZoneInfo,
     receipt: bytes | None = None, uploads_dir: Path | None = None,
@@ -217,14 +196,14 @@ async def record_entry(
         amount = parse_yuan(data.amount)
     except ServiceError as error:
         problems.append(error)
-    day = _check_day(data.day, local_today(now, tz), problems)
+    day = past_day(data.day, "day", local_today(now, tz), problems)
     note = data.note.strip()
     if len(note) > MAX_NOTE:
         problems.append(ServiceError(N_("Please keep the note under %(n)d characters."), field="note", n=MAX_NOTE))
     if problems:
         raise InvalidEntry(problems)
     assert category is not None and amount is not None and day is not None
-    sha = None
+    photo = None
     if receipt:
         if uploads_dir is None:
             raise ValueError("uploads_dir is needed to keep a receipt")
@@ -232,11 +211,12 @@ async def record_entry(
             [photo] = await process_photos([receipt])  # decoded off the loop, before any lock is taken
         except ServiceError as error:
             raise InvalidEntry([ServiceError(error.message, field="receipt", **error.params)]) from error
-        sha = save_photo(photo, uploads_dir).sha256
     try:
         _refuse_if_closed(await _locked_month(session, month_of(day)))
     except MonthClosed as error:
         raise InvalidEntry([error]) from error
+    # Written only once the entry is taken: a refused entry leaves no private photo behind.
+    sha = save_photo(photo, uploads_dir).sha256 if photo is not None and uploads_dir is not None else None
     entry = CanteenEntry(day=day, direction=DIRECTION_OF[category], category=category, amount_fen=amount, note=note,
                          receipt_sha=sha, recorded_by_id=actor_id, recorded_at=now)
     session.add(entry)
@@ -281,9 +261,10 @@ async def record_meals(session: AsyncSession, day_text: str, meals_text: str, *,
                        tz: ZoneInfo) -> CanteenMealDay:
     """Set the meals served on a day (replacing the day's earlier figure while its month is open)."""
     problems: list[ServiceError] = []
-    day = _check_day(day_text, local_today(now, tz), problems, "meal_day")
-    text = unicodedata.normalize("NFKC", meals_text or "").strip()
-    meals = int(text) if text.isdigit() else -1
+    day = past_day(day_text, "meal_day", local_today(now, tz), problems)
+    text = unicodedata.normalize("NFKC", meals_text or "").strip()  # full-width digits become 0-9
+    # ASCII digits only: str.isdigit() also takes "᧚" (a New Tai Lue digit), which int() refuses.
+    meals = int(text) if MEALS_RE.fullmatch(text) else -1
     if not text:
         problems.append(ServiceError(N_("Please enter how many meals were served."), field="meals"))
     elif meals < 0 or meals > MAX_MEALS:
@@ -485,8 +466,9 @@ class BoardCharts:
         return bar_chart([str(d) for d in self.days], [Series(gettext("Meals served"), self.meals)], title=gettext("Meals served per day"))
 
     def monthly_chart(self) -> Chart:
+        # places=2: the table under the chart shows the ledger's figures to the fen (45,678.95, not 45,679.0).
         return line_chart(self.months, [Series(gettext("Income"), self.income_yuan), Series(gettext("Spending"), self.expense_yuan)],
-                          title=gettext("Income and spending by month (yuan)"))
+                          title=gettext("Income and spending by month (yuan)"), places=2)
 
 
 @boards.board("canteen", N_("Community canteen accounts"), CanteenEntry, CanteenMealDay, CanteenMonth)

@@ -208,14 +208,17 @@ class Copied:
     first: Any = None  # sort key putting rows referenced by others of the same table first
 
 
-def _copy_suffix(value: str, copy: int, width: int) -> str:
-    return f"{value}-{copy}"[:width] if len(f"{value}-{copy}") <= width else f"{value[: width - len(str(copy)) - 1]}-{copy}"
+def _next_in_series(reference: str, copy: int) -> str:
+    prefix, number = reference.rsplit("-", 1)
+    return f"{prefix}-{copy * 1000 + int(number)}"
 
 
 LIVELIHOOD = [
     Copied("project", lambda row, copy: {"title": f"{row['title']}（{copy + 1}）"}),
     Copied("project_milestone"),
-    Copied("mediation_case", lambda row, copy: {"reference": _copy_suffix(row["reference"], copy, 16)}),
+    Copied("project_signoff"),  # a copied project awaiting acceptance keeps its signatures and signers
+    # TJ2026-007 → TJ2026-1007 in copy 1: the year's series goes on past the demo's numbers.
+    Copied("mediation_case", lambda row, copy: {"reference": _next_in_series(row["reference"], copy)}),
     Copied("mediation_session"),
     Copied("recycling_household", lambda row, copy: {"card_number": f"{copy:04d}{row['card_number']}"[-16:],
                                                      "token": secrets.token_urlsafe(24)}),

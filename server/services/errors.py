@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+from datetime import date
+
+from server.i18n import N_
+
 
 class ServiceError(Exception):
     """A rule was broken. `message` is an untranslated msgid, `params` fill its placeholders."""
@@ -37,3 +42,27 @@ def field_errors(error: ServiceError, default: str = "form", into: dict[str, str
     for problem in getattr(error, "problems", None) or [error]:
         errors.setdefault(problem.field or default, problem.translated())
     return errors
+
+
+def parse_day(text: str, field_name: str = "day") -> date:
+    """A date as typed (YYYY-MM-DD, full-width digits too)."""
+    try:
+        return date.fromisoformat(unicodedata.normalize("NFKC", text or "").strip())
+    except ValueError:
+        raise ServiceError(N_("Please enter the date (year-month-day)."), field=field_name) from None
+
+
+def past_day(text: str, field_name: str, today: date, problems: list[ServiceError]) -> date | None:
+    """A day that has happened (since 2000) as typed for a record of it, or None with the problem added."""
+    try:
+        day = parse_day(text, field_name)
+    except ServiceError as error:
+        problems.append(error)
+        return None
+    if day > today:
+        problems.append(ServiceError(N_("The date is in the future."), field=field_name))
+        return None
+    if day.year < 2000:
+        problems.append(ServiceError(N_("Please enter the date (year-month-day)."), field=field_name))
+        return None
+    return day

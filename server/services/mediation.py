@@ -12,7 +12,6 @@ Status follows the record: 已受理 (open) until a session is held, 调解中 (
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -20,13 +19,13 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import N_, gettext
 from server.models import MediationCase, MediationKind, MediationOutcome, MediationSession, MediationStatus, Place, Role, User
 from server.services import overview
-from server.services.errors import InvalidInput, ServiceError
+from server.services.errors import InvalidInput, ServiceError, past_day
 from server.services.exports import csv_bytes
 
 KIND_LABELS = {
@@ -85,31 +84,28 @@ class SessionInput:
     notes: str = ""
 
 
-def _day(text: str, field_name: str, today: date, problems: list[ServiceError]) -> date | None:
-    try:
-        day = date.fromisoformat(unicodedata.normalize("NFKC", text or "").strip())
-    except ValueError:
-        problems.append(ServiceError(N_("Please enter the date (year-month-day)."), field=field_name))
-        return None
-    if day > today:
-        problems.append(ServiceError(N_("The date is in the future."), field=field_name))
-        return None
-    if day.year < 2000:
-        problems.append(ServiceError(N_("Please enter the date (year-month-day)."), field=field_name))
-        return None
-    return day
-
-
 async def mediators(session: AsyncSession) -> list[User]:
     return list(await session.scalars(select(User).where(User.role.in_(MEDIATOR_ROLES), User.is_active.is_(True))
                                       .order_by(User.role, User.display_name, User.id)))
 
 
+REFERENCE_LOCK_BASE = 0x5348_5A4D_0000  # + the year: the advisory lock key of that year's case numbering (appeals use their own)
+
+
 async def _next_reference(session: AsyncSession, year: int) -> str:
+    """TJ<year>-<n>: one more than the year's highest number (numerically: TJ2026-1000 follows TJ2026-999,
+    and the demo's TJ2026-1007 counts as 1007). On PostgreSQL the transactions that register a case take
+    turns until commit (SQLite's writers already do), so two staff registering at once get two numbers."""
     prefix = f"TJ{year}-"
-    last = await session.scalar(select(func.max(MediationCase.reference)).where(MediationCase.reference.like(f"{prefix}%")))
-    number = int(last.removeprefix(prefix)) + 1 if last else 1
-    return f"{prefix}{number:03d}"
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REFERENCE_LOCK_BASE + year})
+    # Longest first, then highest: the order of the numbers (as text, "TJ2026-999" sorts after "TJ2026-1000").
+    candidates = await session.scalars(select(MediationCase.reference).where(MediationCase.reference.like(f"{prefix}%"))
+                                       .order_by(func.length(MediationCase.reference).desc(), MediationCase.reference.desc())
+                                       .limit(20))
+    last = max((int(ref.removeprefix(prefix)) for ref in candidates if ref.removeprefix(prefix).isdecimal()
+                and ref.removeprefix(prefix).isascii()), default=0)
+    return f"{prefix}{last + 1:03d}"
 
 
 async def save_case(session: AsyncSession, data: CaseInput, *, today: date, case: MediationCase | None = None) -> MediationCase:
@@ -117,7 +113,7 @@ async def save_case(session: AsyncSession, data: CaseInput, *, today: date, case
     problems: list[ServiceError] = []
     if data.kind not in {k.value for k in MediationKind}:
         problems.append(ServiceError(N_("Please choose one of the options."), field="kind"))
-    opened_on = _day(data.opened_on, "opened_on", today, problems)
+    opened_on = past_day(data.opened_on, "opened_on", today, problems)
     parties = [Party(p.name.strip(), p.phone.strip()) for p in data.parties if p.name.strip() or p.phone.strip()]
     if not parties:
         problems.append(ServiceError(N_("Please name at least one party."), field="parties"))
@@ -162,7 +158,7 @@ async def save_case(session: AsyncSession, data: CaseInput, *, today: date, case
 async def add_session(session: AsyncSession, case: MediationCase, data: SessionInput, *, mediator_id: UUID | None,
                       today: date) -> MediationSession:
     problems: list[ServiceError] = []
-    held_on = _day(data.held_on, "held_on", today, problems)
+    held_on = past_day(data.held_on, "held_on", today, problems)
     if held_on is not None and held_on < case.opened_on:
         problems.append(ServiceError(N_("A session cannot be held before the case was registered."), field="held_on"))
     if len(data.venue.strip()) > 200:
@@ -191,7 +187,7 @@ async def record_outcome(session: AsyncSession, case: MediationCase, outcome: st
         problems.append(ServiceError(N_("Please choose one of the options."), field="outcome"))
     day = None
     if outcome:
-        day = _day(closed_on, "closed_on", today, problems)
+        day = past_day(closed_on, "closed_on", today, problems)
         if day is not None and day < case.opened_on:
             problems.append(ServiceError(N_("A case cannot be concluded before it was registered."), field="closed_on"))
     if len(note.strip()) > MAX_TEXT:

@@ -41,7 +41,7 @@ def contributes(*models: type) -> Callable[[Contribution], Contribution]:
     def register(function: Contribution) -> Contribution:
         for model in models:
             watch(model, TOPIC)
-        boards.announce_writes_of(*models)  # the open overview board (/boards/overview) refreshes too
+        boards.announce_writes_of(*models, board="overview", topic=TOPIC)  # open /boards/overview pages refresh
         CONTRIBUTIONS.append(function)
         return function
 

@@ -69,6 +69,9 @@ SIGNER_ROLES = (Role.RESIDENT_REP, Role.BUILDING_HEAD)
 SIGNER_ROLE_LABELS = {Role.RESIDENT_REP.value: N_("Resident representative"), Role.BUILDING_HEAD.value: N_("Building head")}
 # Signed-in roles that see the responsible people's phone numbers (the public never does).
 PHONE_ROLES = frozenset({Role.ADMIN, Role.STAFF, Role.SUPERVISOR, Role.BUILDING_HEAD, Role.RESIDENT_REP})
+# Signed-in roles that see who must sign an acceptance (the signers' names); the public sees only their roles,
+# how many have signed and when.
+SIGNER_NAME_ROLES = PHONE_ROLES
 # Staff move a project along this table; ACCEPTED is reached only by the last required signature.
 TRANSITIONS: dict[ProjectStatus, frozenset[ProjectStatus]] = {
     ProjectStatus.PLANNED: frozenset({ProjectStatus.IN_PROGRESS, ProjectStatus.SUSPENDED}),

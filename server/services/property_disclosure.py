@@ -10,6 +10,7 @@ month still to come is refused. Prices are typed in yuan (at most two decimals) 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -29,6 +30,7 @@ MAX_FEES = 30
 MAX_PRICE_FEN = 100_000_00  # 10 万元 per unit: anything above is a typing mistake
 MAX_COMPLAINTS = 100_000
 MONTH_RE = re.compile(r"^(\d{4})-(\d{1,2})$")
+PRICE_RE = re.compile(r"([0-9]{0,9})(?:\.([0-9]{0,2}))?")  # yuan, at most two decimals ("3", "0.85", ".5", "3.")
 
 
 class InvalidDisclosure(InvalidInput):
@@ -36,15 +38,14 @@ class InvalidDisclosure(InvalidInput):
 
 
 def price_fen(text: str) -> int | None:
-    """Yuan as typed ("0.85", "1,200", "¥3") to fen; None when it is not an amount with at most two decimals."""
-    cleaned = text.strip().replace(",", "").replace("，", "").lstrip("¥￥").removesuffix("元").strip()
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
+    """Yuan as typed ("0.85", "1,200", "¥3", full-width digits too) to fen; None when it is not a plain amount
+    with at most two decimals. A strict pattern, not Decimal: "1e30" or "1E+27" are typing mistakes, not prices."""
+    cleaned = unicodedata.normalize("NFKC", text or "").strip().replace(" ", "").replace(",", "")
+    cleaned = cleaned.removeprefix("¥").removesuffix("元").strip()
+    match = PRICE_RE.fullmatch(cleaned)
+    if not match or not (match.group(1) or match.group(2)):
         return None
-    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
-        return None
-    return int(value * 100)
+    return int(match.group(1) or "0") * 100 + int((match.group(2) or "").ljust(2, "0"))
 
 
 def yuan(fen: int | None) -> str:
@@ -108,9 +109,23 @@ async def disclosure_of(session: AsyncSession, place_id: UUID) -> PropertyDisclo
     return await session.scalar(select(PropertyDisclosure).where(PropertyDisclosure.place_id == place_id))
 
 
+def has_content(row: PropertyDisclosure | None) -> bool:
+    """Whether the compound has published anything of its own: a reform plan, service standards or fees.
+    Until then it is not listed on /property and its public page does not exist (an empty row may exist,
+    made by `_locked` when the monthly figures come first)."""
+    return row is not None and bool(row.reform_plan.strip() or row.service_standards.strip() or row.fees)
+
+
+async def published_disclosure(session: AsyncSession, place_id: UUID) -> PropertyDisclosure | None:
+    """The compound's disclosure if it has content (see `has_content`), else None."""
+    row = await disclosure_of(session, place_id)
+    return row if has_content(row) else None
+
+
 async def _locked(session: AsyncSession, place: Place) -> PropertyDisclosure:
-    """The compound's disclosure, locked (PostgreSQL: FOR UPDATE), created empty the first time.
-    Creating races are settled by the unique place_id: the loser's request fails and is retried by the user."""
+    """The compound's disclosure, locked (PostgreSQL: FOR UPDATE), created empty the first time (an empty one
+    is not public: `has_content`). Creating races are settled by the unique place_id: the loser's request
+    fails and is retried by the user."""
     row = await session.scalar(select(PropertyDisclosure).where(PropertyDisclosure.place_id == place.id).with_for_update()
                                .execution_options(populate_existing=True))
     if row is None:
@@ -202,7 +217,7 @@ async def months(session: AsyncSession, place_id: UUID, limit: int = 36) -> list
 
 
 async def disclosed_compounds(session: AsyncSession) -> list[tuple[Place, PropertyDisclosure, PropertyMonth | None]]:
-    """Compounds with a disclosure, each with its latest month."""
+    """Compounds with a disclosure that has content (`has_content`), each with its latest month."""
     rows = (await session.execute(
         select(Place, PropertyDisclosure).join(PropertyDisclosure, PropertyDisclosure.place_id == Place.id).order_by(Place.name)
     )).all()
@@ -210,7 +225,7 @@ async def disclosed_compounds(session: AsyncSession) -> list[tuple[Place, Proper
     latest = {m.place_id: m for m in await session.scalars(
         select(PropertyMonth).join(latest_month, (latest_month.c.place_id == PropertyMonth.place_id) & (latest_month.c.m == PropertyMonth.month))
     )}
-    return [(place, disclosure, latest.get(place.id)) for place, disclosure in rows]
+    return [(place, disclosure, latest.get(place.id)) for place, disclosure in rows if has_content(disclosure)]
 
 
 TREND_WINDOW = 3  # months at each end compared by the complaints trend

@@ -10,9 +10,16 @@ Rules:
 - A redemption changes the balance and the good's stock together; stock is never negative.
 - A wrong entry is reversed by an entry of the opposite sign with a reason (once; a reversal is not
   reversed). Reversing a redemption puts its goods back in stock.
-- Every read-modify-write locks the household first, then the good (PostgreSQL: SELECT … FOR UPDATE;
-  SQLite: the write queue lets one writer in at a time), so racing writes cannot both spend the same
-  points or the last item.
+- Every read-modify-write takes row locks (PostgreSQL: SELECT … FOR UPDATE; SQLite: the write queue lets
+  one writer in at a time), so racing writes cannot both spend the same points or the last item.
+- Lock order, everywhere: the station, then the household, then the good (`lock_station`, `_lock`).
+  A drop-off (online, or each one of a sync push, which applies many in one transaction), a redemption,
+  a reversal and a card replacement all lock their station row first; the sync push locks every station
+  of its batch up front, in id order (recycling_sync.prepare). So two transactions never hold a
+  household each while waiting for the other's: two phones pushing cards A, B and B, A queue up at
+  the station instead of deadlocking. A stock change locks its good alone. Nothing locks a station
+  after a household or a good. The station lock is FOR NO KEY UPDATE, so rows that only reference the
+  station (a new card, a drop-off's foreign key) are not held up by it.
 """
 
 from __future__ import annotations
@@ -274,15 +281,33 @@ async def issue_card(session: AsyncSession, station: RecyclingStation, *, note: 
     note = (note or "").strip()
     if len(note) > 200:
         raise InvalidRecycling([ServiceError(N_("At most %(max)d characters."), field="note", max=200)])
-    while True:
-        number = f"{secrets.randbelow(9 * 10 ** (CARD_DIGITS - 1)) + 10 ** (CARD_DIGITS - 1)}"
-        if await session.scalar(select(RecyclingHousehold.id).where(RecyclingHousehold.card_number == number)) is None:
-            break
+    number = await _new_card_number(session)
     household = RecyclingHousehold(station_id=station.id, card_number=number, token=secrets.token_urlsafe(TOKEN_BYTES),
                                    note=note, balance=0, issued_at=now)
     session.add(household)
     await session.flush()
     return household
+
+
+async def _new_card_number(session: AsyncSession) -> str:
+    while True:
+        number = f"{secrets.randbelow(9 * 10 ** (CARD_DIGITS - 1)) + 10 ** (CARD_DIGITS - 1)}"
+        if await session.scalar(select(RecyclingHousehold.id).where(RecyclingHousehold.card_number == number)) is None:
+            return number
+
+
+async def replace_card(session: AsyncSession, household: RecyclingHousehold, *, now: datetime) -> tuple[RecyclingHousehold, str]:
+    """A lost or damaged card: the same household (balance, history) gets a new card number and a new
+    token; the old number and the old QR link stop working at once. Returns (household, old number).
+    Locks the station, then the household (module docstring, "Lock order")."""
+    await lock_stations(session, [household.station_id])
+    locked = await _lock(session, RecyclingHousehold, household.id)
+    old = locked.card_number
+    locked.card_number = await _new_card_number(session)
+    locked.token = secrets.token_urlsafe(TOKEN_BYTES)
+    locked.issued_at = now
+    await session.flush()
+    return locked, old
 
 
 async def by_token(session: AsyncSession, token: str) -> RecyclingHousehold | None:
@@ -301,9 +326,24 @@ async def by_card(session: AsyncSession, station_id: UUID, card: str) -> Recycli
 
 async def _lock(session: AsyncSession, model: Any, row_id: UUID) -> Any:
     """The row as last committed, locked for the rest of the transaction (PostgreSQL; SQLite's writers
-    already run one at a time)."""
+    already run one at a time). Mind the lock order of the module docstring: station, household, good."""
     return await session.scalar(select(model).where(model.id == row_id).with_for_update()
                                 .execution_options(populate_existing=True))
+
+
+async def lock_stations(session: AsyncSession, station_ids: Sequence[UUID]) -> list[RecyclingStation]:
+    """Lock these stations' rows, in id order, before any household or good of the transaction: the
+    first lock of every write of the area (module docstring, "Lock order"). FOR NO KEY UPDATE: inserts
+    that merely reference a station (foreign keys take FOR KEY SHARE) are not blocked by it."""
+    if not station_ids:
+        return []
+    return list(await session.scalars(
+        select(RecyclingStation).where(RecyclingStation.id.in_(sorted(set(station_ids))))
+        .order_by(RecyclingStation.id).with_for_update(key_share=True).execution_options(populate_existing=True)))
+
+
+async def lock_station(session: AsyncSession, station: RecyclingStation) -> None:
+    await lock_stations(session, [station.id])
 
 
 async def _household_for_card(session: AsyncSession, station: RecyclingStation, card: str) -> RecyclingHousehold:
@@ -332,7 +372,9 @@ def _line_field(index: int, name: str) -> str:
 async def record_dropoff(session: AsyncSession, station: RecyclingStation, *, card: str, lines: Sequence[LineInput],
                          at: datetime, by_user_id: UUID | None, dropoff_id: UUID | None = None) -> RecyclingDropoff:
     """Weigh in: the lines' points at the rates in force at `at`, added to the household's balance.
-    `dropoff_id` (the offline mutation's entity id) makes a second delivery a no-op."""
+    `dropoff_id` (the offline mutation's entity id) makes a second delivery a no-op. Locks the station,
+    then the household."""
+    await lock_station(session, station)
     if dropoff_id is not None:
         existing = await session.get(RecyclingDropoff, dropoff_id)
         if existing is not None:
@@ -438,7 +480,9 @@ async def adjust_stock(session: AsyncSession, good: RecyclingGood, *, change: st
 
 async def redeem(session: AsyncSession, station: RecyclingStation, *, card: str, good_id: UUID | None, quantity: str,
                  at: datetime, by_user_id: UUID | None) -> RecyclingRedemption:
-    """Goods for points: balance and stock change together, checked on the locked rows."""
+    """Goods for points: balance and stock change together, checked on the locked rows (station, then
+    household, then good)."""
+    await lock_station(session, station)
     problems: list[ServiceError] = []
     household = None
     try:
@@ -456,7 +500,7 @@ async def redeem(session: AsyncSession, station: RecyclingStation, *, card: str,
     if problems:
         raise InvalidRecycling(problems)
     assert household is not None and good is not None
-    household = await _lock(session, RecyclingHousehold, household.id)  # always the household first, then the good
+    household = await _lock(session, RecyclingHousehold, household.id)  # the station, then the household, then the good
     good = await _lock(session, RecyclingGood, good.id)
     price = good.points * count
     if good.stock < count:
@@ -498,6 +542,7 @@ async def reverse(session: AsyncSession, entry_id: UUID, *, reason: str, at: dat
         problems.append(ServiceError(N_("A reversal cannot be reversed: record the drop-off or redemption again instead."), field="form"))
     if problems:
         raise InvalidRecycling(problems)
+    await lock_stations(session, [entry.station_id])  # the station, then the household, then the good
     household = await _lock(session, RecyclingHousehold, entry.household_id)
     good = None
     redemption = await session.get(RecyclingRedemption, entry.redemption_id) if entry.redemption_id else None
@@ -612,11 +657,15 @@ def month_bounds(now: datetime, tz: ZoneInfo, back: int = 0) -> tuple[datetime, 
     return start_of(first, tz), start_of(following, tz)
 
 
+def _dropoff_not_reversed() -> Any:
+    """A drop-off whose ledger entry no reversal names: a reversed one is not counted nor shown anywhere public."""
+    return ~exists(select(Reversal.id).join(PointsEntry, Reversal.reverses_id == PointsEntry.id)
+                   .where(PointsEntry.dropoff_id == RecyclingDropoff.id))
+
+
 def _dropoffs_between(start: datetime, end: datetime, station_id: UUID | None = None) -> Any:
     """Drop-offs recorded in [start, end) whose ledger entry was not reversed."""
-    condition = and_(RecyclingDropoff.recorded_at >= start, RecyclingDropoff.recorded_at < end,
-                     ~exists(select(Reversal.id).join(PointsEntry, Reversal.reverses_id == PointsEntry.id)
-                             .where(PointsEntry.dropoff_id == RecyclingDropoff.id)))
+    condition = and_(RecyclingDropoff.recorded_at >= start, RecyclingDropoff.recorded_at < end, _dropoff_not_reversed())
     if station_id is not None:
         condition = and_(condition, RecyclingDropoff.station_id == station_id)
     return condition
@@ -659,10 +708,11 @@ async def kg_by_month(session: AsyncSession, now: datetime, tz: ZoneInfo, months
 
 
 async def latest_lines(session: AsyncSession, limit: int = BOARD_LATEST, station_id: UUID | None = None) -> list[tuple[datetime, str, int]]:
-    """The last drop-off lines (time, category, grams): nothing about who."""
+    """The last drop-off lines (time, category, grams) of drop-offs not reversed: nothing about who."""
     query = (select(RecyclingDropoff.recorded_at, RecyclingCategory.name, RecyclingDropoffLine.grams)
              .join(RecyclingDropoffLine, RecyclingDropoffLine.dropoff_id == RecyclingDropoff.id)
              .join(RecyclingCategory, RecyclingDropoffLine.category_id == RecyclingCategory.id)
+             .where(_dropoff_not_reversed())
              .order_by(RecyclingDropoff.recorded_at.desc(), RecyclingDropoffLine.id).limit(limit))
     if station_id is not None:
         query = query.where(RecyclingDropoff.station_id == station_id)

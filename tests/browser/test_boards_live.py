@@ -84,8 +84,10 @@ def two_processes(live_server: LiveServer) -> Iterator[tuple[Server, Server]]:
     servers = []
     try:
         for n in (1, 2):
+            # With the figures cache on, as in production: each process must drop its cached board when
+            # another announces a change (services/boards.py, RemoteChanges).
             server = Server(settings=replace(live_server.settings), log_path=live_server.log_path.with_name(f"redis-{n}.log"),
-                            env={"SHANZHI_REDIS_URL": REDIS})
+                            env={"SHANZHI_REDIS_URL": REDIS, "SHANZHI_PUBLIC_CACHE_SECONDS": "30"})
             server.start()
             servers.append(server)
         yield servers[0], servers[1]
@@ -102,7 +104,7 @@ def test_with_redis_a_drop_off_through_one_process_reaches_a_board_served_by_ano
     phone = browser.new_context(base_url=station.url, **PHONE_CONTEXT)
     try:
         board = tv.new_page()
-        before = watch_board(board, "/boards/recycling?screen=1")
+        before = watch_board(board, "/boards/recycling?screen=1")  # the lobby process now holds the figures in its cache
         record_drop_off(phone.new_page(), station_id, card, "4.6")
         expect(board.locator('[data-figure="dropoffs"]')).to_have_text(str(before + 1), timeout=8_000)
         expect(board.locator("[data-latest]")).to_contain_text("4.6 kg")

@@ -109,3 +109,51 @@ def test_an_unknown_card_is_refused_and_comes_back_to_be_corrected(page: Page, l
     page.get_by_role("button", name="保存投递").click()
     expect(page.locator("[data-station-status]")).to_contain_text("已记录", timeout=20_000)
     assert [(g, p) for _at, g, p in dropoffs_of(live_server, household_id)] == [(2000, 16)]
+
+
+def test_a_refusal_while_the_next_card_is_typed_waits_in_the_list(context: BrowserContext, page: Page, live_server: LiveServer) -> None:
+    """A queued drop-off is refused while the operator types the next household: what is typed stays; the
+    refused one waits under "On this phone" with its reason, and is loaded into the form once it is free."""
+    station_id, card, household_id = new_card(live_server)
+    page.goto("/login")
+    page.locator("#username").fill("station")
+    page.locator("#password").fill("jiefanglu")
+    page.locator("form button[type=submit]").click()
+    page.wait_for_url("**/station")
+    page.goto(f"/recycling/stations/{station_id}/dropoff")
+    page.wait_for_selector("html[data-station-ready]", state="attached", timeout=20_000)
+
+    context.set_offline(True)
+    page.locator("#card").fill("00000000")
+    page.locator("#category_0").select_option(index=1)
+    page.locator("#kg_0").fill("2")
+    page.get_by_role("button", name="保存投递").click()
+    expect(page.locator("[data-station-queue-list] li")).to_have_count(1)
+    page.locator("#card").fill(card)  # the next household is being typed when the network comes back
+    page.locator("#kg_1").fill("4.5")
+
+    context.set_offline(False)
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    item = page.locator("[data-station-queue-list] li")
+    expect(item).to_contain_text("本驿站没有卡号为 00000000 的积分卡", timeout=20_000)
+    expect(page.locator("[data-station-status]")).to_contain_text("您正在填写的内容不受影响")
+    expect(page.locator("#card")).to_have_value(card)  # not overwritten
+    expect(page.locator("#kg_1")).to_have_value("4.5")
+    expect(page.locator("#kg_0")).to_have_value("")
+
+    item.get_by_role("button", name="载入表单修改").click()  # the form is busy: nothing is overwritten
+    expect(page.locator("[data-station-status]")).to_contain_text("请先保存或清空表单")
+    expect(page.locator("#card")).to_have_value(card)
+    expect(item).to_have_count(1)
+    assert_accessible(page)
+
+    page.locator("#card").fill("")
+    page.locator("#kg_1").fill("")
+    item.get_by_role("button", name="载入表单修改").click()
+    expect(page.locator("#card")).to_have_value("00000000")
+    expect(page.locator("#kg_0")).to_have_value("2")
+    expect(page.locator("[data-station-queue]")).to_be_hidden()
+    page.locator("#card").fill(card)
+    page.get_by_role("button", name="保存投递").click()
+    expect(page.locator("[data-station-status]")).to_contain_text("已记录", timeout=20_000)
+    assert [(g, p) for _at, g, p in dropoffs_of(live_server, household_id)] == [(2000, 16)]

@@ -7,7 +7,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.models import Appeal, AppealStatus, Evaluation
+from server.models import Appeal, Evaluation
 from server.services import boards, demo
 from server.services.appeal_metrics import SATISFIED
 
@@ -35,7 +35,7 @@ async def test_the_overview_board_shows_the_figures_of_the_records(client: Async
     assert figure(html, "满意率") == f"{satisfied / evaluated * 100:.1f}%"
     assert figure(html, "惠企政策") == f"{api['policies_published']:,}"
     assert figure(html, "晨曦信号守护老人") == f"{api['elders_enrolled']:,}"
-    assert "更新于" in html and 'sse-connect="/boards/stream"' in html
+    assert "更新于" in html and 'sse-connect="/boards/stream?board=overview"' in html
 
 
 async def test_the_index_lists_every_board_and_unknown_boards_are_404(client: AsyncTestClient) -> None:
@@ -75,6 +75,6 @@ async def test_a_board_write_is_announced_after_the_commit_and_never_for_a_rollb
         assert appeal is not None
         appeal.evaluation = Evaluation.SATISFIED
         await db.commit()
-        assert heard == [{boards.CHANNEL}]
+        assert heard == [{boards.channel("overview")}]  # an appeal's figures are on the overview board only
     finally:
         live._publishers.remove(heard.append)  # noqa: SLF001

@@ -6,16 +6,17 @@ happens when two writers meet (real concurrent connections)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import io
 from datetime import UTC, date, datetime
 from uuid import UUID
 
 import pytest
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db import make_alchemy_config, mark_writer, session_scope
+from server.db import mark_writer, session_scope
 from server.models import CanteenEntry, CanteenMealDay, CanteenMonth, Role, User
 from server.services import canteen, overview
 from server.services.canteen import EntryInput, InvalidEntry
@@ -34,6 +35,12 @@ async def _manager(db: AsyncSession) -> UUID:
 async def record(db: AsyncSession, settings: Settings, category: str, amount: str, day: str, note: str = "", *,
                  actor: UUID | None = None, now: datetime = NOW) -> CanteenEntry:
     return await canteen.record_entry(db, EntryInput(category, amount, day, note), actor_id=actor, now=now, tz=settings.tz)
+
+
+def _jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 160, 90)).save(out, "JPEG")
+    return out.getvalue()
 
 
 async def _count(db: AsyncSession) -> int:
@@ -101,6 +108,14 @@ async def test_a_closed_month_takes_no_entry_reversal_or_meals(db: AsyncSession,
         await db.rollback()
     assert await _count(db) == 2
     assert await db.scalar(select(CanteenMealDay.meals)) == 150
+    # Refused with a receipt: the private photo is not kept either (the uploads hold no file of it).
+    uploads = settings.uploads_dir
+    with pytest.raises(InvalidEntry) as refused:
+        await canteen.record_entry(db, EntryInput("equipment", "2680", "2026-02-10"), actor_id=manager, now=NOW, tz=settings.tz,
+                                   receipt=_jpeg(), uploads_dir=uploads)
+    assert refused.value.message.startswith("%(month)s is closed")
+    await db.rollback()
+    assert [p for p in uploads.rglob("*") if p.is_file()] == [] and await _count(db) == 2
 
     # Closing again changes nothing; March is still running and cannot be closed; an entry in March is fine.
     again, newly = await canteen.close_month(db, date(2026, 2, 1), actor_id=None, now=NOW, tz=settings.tz)
@@ -110,6 +125,18 @@ async def test_a_closed_month_takes_no_entry_reversal_or_meals(db: AsyncSession,
     assert running.value.message == "Only a month that has ended can be closed; %(month)s is not over yet."
     await db.rollback()
     await record(db, settings, "donation", "100", "2026-03-01")
+
+
+async def test_a_meal_count_is_ascii_digits_only(db: AsyncSession, settings: Settings, people: dict) -> None:
+    """A count such as "᧚" (a New Tai Lue digit) passes str.isdigit() but not int(): refused with the usual message, not a crash.
+    Full-width digits are fine (a Chinese keyboard types them)."""
+    for typed in ("᧚", "٣", "12.5", "-3", "5001"):
+        with pytest.raises(InvalidEntry) as refused:
+            await canteen.record_meals(db, "2026-03-19", typed, actor_id=None, now=NOW, tz=settings.tz)
+        assert refused.value.message == "Please enter the meals as a whole number from 0 to %(max)d."
+        assert refused.value.translated() == "供餐份数须为 0 到 5000 之间的整数。"
+        await db.rollback()
+    assert (await canteen.record_meals(db, "2026-03-19", "１２０", actor_id=None, now=NOW, tz=settings.tz)).meals == 120
 
 
 async def test_totals_board_and_overview_are_the_sums_of_the_records(db: AsyncSession, settings: Settings, people: dict) -> None:
@@ -146,6 +173,8 @@ async def test_totals_board_and_overview_are_the_sums_of_the_records(db: AsyncSe
     assert board["charts"].meals[:3] == [None, 120.0, 133.0]
     assert board["charts"].meals_chart().rows[1] == ("2", ["120"])
     assert board["charts"].income_yuan[-2:] == [999.0, income / 100]
+    # The chart's text alternative shows the ledger's figures to the fen.
+    assert board["charts"].monthly_chart().rows == [("2026-02", ["999.00", "100.00"]), ("2026-03", ["10,030.50", "24,899.99"])]
 
     figures = await overview.compute(db, NOW, settings.tz)
     assert figures["canteen_income_fen_this_month"] == income
@@ -156,15 +185,6 @@ async def test_totals_board_and_overview_are_the_sums_of_the_records(db: AsyncSe
 
 
 # --- Two writers at once ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def config(settings: Settings) -> AsyncIterator[SQLAlchemyAsyncConfig]:
-    config = make_alchemy_config(settings)
-    try:
-        yield config
-    finally:
-        await config.get_engine().dispose()
 
 
 async def test_racing_reversals_of_one_entry_write_one(config: SQLAlchemyAsyncConfig, settings: Settings, people: dict) -> None:

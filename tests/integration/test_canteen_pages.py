@@ -61,6 +61,9 @@ async def test_the_manager_records_on_a_phone_and_a_refusal_keeps_what_was_typed
 
     meals = await web.post_form("/canteen/meals", {"meal_day": today, "meals": "一百"})
     assert meals.status_code == 400 and "Please enter the meals as a whole number from 0 to 5000." in meals.text and 'value="一百"' in meals.text
+    meals = await web.post_form("/canteen/meals", {"meal_day": today, "meals": "᧚"})  # isdigit(), yet not a number int() takes
+    assert meals.status_code == 400 and 'value="᧚"' in meals.text
+    assert "Please enter the meals as a whole number from 0 to 5000." in meals.text
     meals = await web.post_form("/canteen/meals", {"meal_day": today, "meals": "142"})
     assert meals.status_code == 303
 
@@ -135,9 +138,29 @@ async def test_reverse_and_close_from_the_pages(web: Web, english: None, db: Asy
     assert again.status_code == 303 and "was already closed" in (await web.client.get(again.headers["location"])).text
     late = await web.post_form("/canteen/entries/new", {"category": "donation", "amount": "1", "day": last_month.isoformat()})
     assert late.status_code == 400 and f"{month} is closed: its figures are final and take no new entry or reversal." in late.text
+    token = await web.csrf("/canteen/entries/new")
+    with_receipt = await web.client.post("/canteen/entries/new", files={"receipt": ("receipt.jpg", _jpeg(), "image/jpeg")},
+                                         data={"_csrf_token": token, "category": "equipment", "amount": "2680",
+                                               "day": last_month.isoformat()})
+    assert with_receipt.status_code == 400 and f"{month} is closed" in with_receipt.text and 'value="2680"' in with_receipt.text
+    assert [p for p in settings.uploads_dir.rglob("*") if p.is_file()] == []  # the refused entry's receipt is not kept
     assert await _entries(db) == 2
     rows = await db.scalar(select(func.count()).select_from(CanteenMonth).where(CanteenMonth.closed_at.is_not(None)))
     assert rows == 1
+
+
+async def test_the_board_shows_the_months_to_the_fen(client: AsyncTestClient, db: AsyncSession, settings: Settings,
+                                                     people: dict[Role, str]) -> None:
+    """The monthly chart's table (its text alternative) gives the ledger's figures, not rounded ones."""
+    today = _today(settings)
+    for category, amount in (("meal_sales", "45,678.95"), ("ingredients", "1,234.56")):
+        await canteen.record_entry(db, canteen.EntryInput(category, amount, today.isoformat()), actor_id=None, now=datetime.now(UTC),
+                                   tz=settings.tz)
+    await db.commit()
+    board = await client.get("/boards/canteen")
+    assert board.status_code == 200
+    assert f"<tr><th scope=\"row\">{today:%Y-%m}</th><td>45,678.95</td><td>1,234.56</td></tr>" in board.text
+    assert "45,679.0" not in board.text
 
 
 async def test_the_demo_canteen_and_its_board(client: AsyncTestClient, db: AsyncSession, settings: Settings,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -17,7 +16,6 @@ from pathlib import Path
 
 import httpx
 import msgspec
-import pytest
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from sqlalchemy import func, select
 
@@ -39,16 +37,6 @@ from tests.integration.sync_world import PASSWORD, Device, World, appeal_fields,
 from tests.servers import LiveServer
 
 WORKERS = 4
-
-
-@pytest.fixture
-async def config(settings: Settings) -> AsyncIterator[SQLAlchemyAsyncConfig]:
-    """One engine, as one server process has: each session below takes its own connection from it."""
-    config = make_alchemy_config(settings)
-    try:
-        yield config
-    finally:
-        await config.get_engine().dispose()
 
 
 async def _world(config: SQLAlchemyAsyncConfig, extra_workers: int = 0) -> tuple[World, list[User]]:

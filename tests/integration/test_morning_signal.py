@@ -6,7 +6,6 @@ reached once, pauses, and answering an alert."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
@@ -34,15 +33,6 @@ class Chain:
     head: UUID  # 楼栋长 (first)
     volunteer: UUID  # 志愿者 (second)
     staff: UUID
-
-
-@pytest.fixture
-async def config(settings: Settings) -> AsyncIterator[SQLAlchemyAsyncConfig]:
-    config = make_alchemy_config(settings)
-    try:
-        yield config
-    finally:
-        await config.get_engine().dispose()
 
 
 @pytest.fixture

@@ -7,14 +7,12 @@ import asyncio
 import json
 import re
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from uuid import uuid4
 
-import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
@@ -39,15 +37,6 @@ from tests.integration.appeal_world import World, load_world, make_world
 @pytest.fixture
 async def world(db: AsyncSession, settings: Settings) -> World:
     return await make_world(db, settings)
-
-
-@pytest.fixture
-async def config(settings: Settings) -> AsyncIterator[SQLAlchemyAsyncConfig]:
-    config = make_alchemy_config(settings)
-    try:
-        yield config
-    finally:
-        await config.get_engine().dispose()
 
 
 @pytest.fixture(autouse=True)

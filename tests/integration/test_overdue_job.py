@@ -4,7 +4,7 @@ however often, and however concurrently, the job runs."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,15 +25,6 @@ from server.worker import run_forever, run_jobs_once
 from tests.integration.appeal_world import MovingClock, World, load_world, make_world
 
 Steps = Callable[[World], Awaitable[None]]
-
-
-@pytest.fixture
-async def config(settings: Settings) -> AsyncIterator[SQLAlchemyAsyncConfig]:
-    config = make_alchemy_config(settings)
-    try:
-        yield config
-    finally:
-        await config.get_engine().dispose()
 
 
 async def arrange(config: SQLAlchemyAsyncConfig, settings: Settings, steps: Steps, clock: MovingClock | None = None) -> MovingClock:

@@ -10,8 +10,10 @@ import io
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.models import Place, Project, ProjectComment, ProjectSignoff, ProjectStatus, ProjectUpdate, Role
+from server.models import Place, Project, ProjectComment, ProjectSignoff, ProjectStatus, ProjectUpdate, Role, User
 from server.services import accounts, demo
+from server.services import projects as svc
+from server.services.appeals import utc_now
 from tests.helpers import Web
 from tests.integration.test_event_pages import _jpeg
 
@@ -39,16 +41,40 @@ async def test_the_public_sees_names_and_roles_but_no_phone(web: Web, db: AsyncS
     assert page.status_code == 200
     assert "孙海涛" in page.text and "电梯施工单位项目经理" in page.text
     assert not any(phone in page.text for phone in phones)
-    assert "周代表" in page.text and "孙楼长" in page.text  # who must sign
+    assert "周代表" not in page.text and "孙楼长" not in page.text  # who must sign: residents' accounts, not public
 
     for username in ("staff", "residentrep", "supervisor"):
         await sign_in(web, username)
         seen = (await web.client.get(f"/projects/{elevator.id}")).text
         assert all(phone in seen for phone in phones), username
+        assert "周代表" in seen and "孙楼长" in seen, username
         await web.logout()
-    await sign_in(web, "volunteer")  # signed in, but not a role that needs the phone
+    await sign_in(web, "volunteer")  # signed in, but not a role that needs the phone or the signers
     seen = (await web.client.get(f"/projects/{elevator.id}")).text
     assert not any(phone in seen for phone in phones)
+    assert "周代表" not in seen and "孙楼长" not in seen
+
+
+async def test_the_public_sees_the_acceptance_by_role_and_time_without_names(web: Web, english: None, db: AsyncSession,
+                                                                           demo_data: demo.DemoReport) -> None:
+    elevator = await project(db)
+    rep = await db.scalar(select(User).where(User.username == "residentrep"))
+    assert rep is not None
+    await svc.sign_off(db, elevator.id, user_id=rep.id, now=utc_now())
+    await db.commit()
+    signature = await db.scalar(select(ProjectSignoff).where(ProjectSignoff.project_id == elevator.id,
+                                                            ProjectSignoff.user_id == rep.id))
+    assert signature is not None and signature.signed_at is not None
+
+    page = (await web.client.get(f"/projects/{elevator.id}")).text
+    assert "1 of 2 required signatures are in." in page
+    assert "Resident representative" in page and "Building head" in page and "Not signed yet" in page
+    assert f'<time datetime="{signature.signed_at.isoformat()}">' in page  # when, but not who
+    assert "周代表" not in page and "孙楼长" not in page
+
+    await sign_in(web, "staff")
+    seen = (await web.client.get(f"/projects/{elevator.id}")).text
+    assert "周代表 · Resident representative" in seen and "孙楼长 · Building head" in seen
 
 
 async def test_filters_by_type_and_status(web: Web, english: None, demo_data: demo.DemoReport) -> None:

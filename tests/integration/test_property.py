@@ -11,8 +11,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.models import Place, PropertyDisclosure, PropertyMonth
-from server.services import demo
+from server.models import Place, PlaceKind, PropertyDisclosure, PropertyMonth
+from server.services import demo, places
 from server.services import property_disclosure as disclosure
 from server.settings import Settings
 from tests.helpers import Web
@@ -112,6 +112,13 @@ async def test_staff_edit_the_disclosure_and_a_refused_form_keeps_what_was_typed
     assert refused.status_code == 400
     assert "Line 1 of the fee schedule: please enter the price in yuan, e.g. 0.85." in refused.text
     assert "新方案：业主大会表决" in refused.text and 'value="一块二"' in refused.text
+    for typo in ("1e30", "1E+27"):  # a number Decimal reads, but no price: refused like any typo, not a server error
+        huge = await web.post_form(f"{path}/edit", {"reform_plan": "新方案：业主大会表决", "service_standards": "保洁每日两次",
+                                                    "fee_item": "物业服务费", "fee_price": typo, "fee_unit": "元/㎡·月"})
+        assert huge.status_code == 400, typo
+        assert "Line 1 of the fee schedule: please enter the price in yuan, e.g. 0.85." in huge.text
+        assert f'value="{typo}"' in huge.text and "新方案：业主大会表决" in huge.text
+    assert "新方案" not in (await web.client.get(path)).text  # nothing written
     saved = await web.post_form(f"{path}/edit", {"reform_plan": "新方案：业主大会表决", "service_standards": "保洁每日两次",
                                                  "fee_item": "物业服务费", "fee_price": "1.35", "fee_unit": "元/㎡·月"})
     assert saved.status_code == 303
@@ -128,3 +135,31 @@ async def test_staff_edit_the_disclosure_and_a_refused_form_keeps_what_was_typed
     assert await month_rows(db, place) == rows + 1
     edit = await web.client.get(f"{path}/edit")
     assert "Figures for 2024-05 saved." in edit.text and "48.5" in edit.text
+
+
+async def test_a_compound_with_figures_but_nothing_published_has_no_public_page(web: Web, english: None, db: AsyncSession,
+                                                                                settings: Settings,
+                                                                                demo_data: demo.DemoReport) -> None:
+    """Monthly figures entered first leave the disclosure empty: no listing, no page that says nothing, until
+    a text or a fee schedule is saved."""
+    parent = await db.get(Place, (await compound(db)).parent_id)
+    new = await places.create_place(db, kind=PlaceKind.RESIDENTIAL_COMPOUND, name="测试新苑小区", parent=parent)
+    await disclosure.record_month(db, new, month="2024-05", rate="40", complaints="3", now=datetime.now(UTC), tz=settings.tz)
+    await db.commit()
+
+    listing = await web.client.get("/property")
+    assert listing.status_code == 200 and "测试新苑小区" not in listing.text
+    assert (await web.client.get(f"/property/{new.code}")).status_code == 404
+
+    await _staff(web)
+    staff_listing = (await web.client.get("/property")).text
+    missing = staff_listing[staff_listing.index("Compounds without a disclosure"):]
+    assert "测试新苑小区" in missing  # staff are asked to start it
+    saved = await web.post_form(f"/property/{new.code}/edit", {"reform_plan": "", "service_standards": "",
+                                                               "fee_item": "物业服务费", "fee_price": "0.9", "fee_unit": "元/㎡·月"})
+    assert saved.status_code == 303
+    await web.logout()
+    listing = await web.client.get("/property")
+    assert "测试新苑小区" in listing.text
+    page = await web.client.get(f"/property/{new.code}")
+    assert page.status_code == 200 and "0.90" in page.text and "2024-05" in page.text

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.models import (
@@ -372,3 +375,93 @@ async def test_the_board_figures_are_the_sums_of_the_records(db: AsyncSession, s
         by_category[names[line.category_id]] = by_category.get(names[line.category_id], 0) + line.grams
     assert dict(board["by_category"]) == {name: recycling.kg(grams) for name, grams in by_category.items()}
     assert board["chart"].labels[-1] == now.astimezone(settings.tz).strftime("%Y-%m")
+
+
+async def test_a_reversed_drop_off_leaves_the_public_board(
+    client: AsyncTestClient, web: Web, db: AsyncSession, demo_data: DemoReport
+) -> None:
+    """150 kg typed for 1.5 kg and reversed: the lobby screen's latest drop-offs no longer show it."""
+    station = await demo_station(db)
+    household = await new_card(db, station.id)
+    await give_points(db, station, household, "150", category="纸类")  # the demo's paper: at most 8 kg a line
+    latest = [(name, kg) for _time, _day, name, kg in (await recycling.recycling_board(db, datetime.now(UTC), ZoneInfo("Asia/Shanghai")))["latest"]]
+    assert ("纸类", "150") in latest
+    board = await client.get("/boards/recycling")
+    assert "纸类 150 kg" in board.text
+
+    entry = await db.scalar(select(PointsEntry.id).where(PointsEntry.household_id == household.id))
+    await web.login("station", DEMO_PASSWORD)
+    assert (await web.post_form(f"/recycling/entries/{entry}/reverse", {"reason": "1.5 公斤录成了 150"})).status_code == 303
+    await db.commit()
+    assert not [grams for _at, _name, grams in await recycling.latest_lines(db, limit=1000) if grams == 150_000]
+    assert not [grams for _at, _name, grams in await recycling.latest_lines(db, limit=1000, station_id=station.id) if grams == 150_000]
+    board = await client.get("/boards/recycling")
+    assert board.status_code == 200 and "纸类 150 kg" not in board.text
+
+
+async def test_a_lost_card_is_replaced_keeping_the_points_and_the_old_card_stops_working(
+    client: AsyncTestClient, web: Web, db: AsyncSession, demo_data: DemoReport, caplog: pytest.LogCaptureFixture
+) -> None:
+    station = await demo_station(db)
+    household = await new_card(db, station.id, note="5号楼 丢卡的那户")
+    await give_points(db, station, household, "10")  # 100 points
+    old_number, old_token, household_id = household.card_number, household.token, household.id
+    assert (await client.get(f"/r/{old_token}")).status_code == 200
+
+    await web.login("supervisor", DEMO_PASSWORD)  # reads, never replaces
+    page = await client.get(f"/recycling/households/{household_id}")
+    assert page.status_code == 200 and "replace-card" not in page.text
+    assert (await web.post_form(f"/recycling/households/{household_id}/replace-card", {})).status_code == 403
+    await web.logout()
+
+    await web.login("station", DEMO_PASSWORD)
+    page = await client.get(f"/recycling/households/{household_id}")
+    assert f'action="/recycling/households/{household_id}/replace-card"' in page.text and "补办" in page.text
+    with caplog.at_level(logging.INFO, logger="shanzhi.audit"):
+        replaced = await web.post_form(f"/recycling/households/{household_id}/replace-card", {})
+    assert replaced.status_code == 303 and replaced.headers["location"] == f"/recycling/households/{household_id}/card"
+    await db.commit()
+    renewed = await db.get(RecyclingHousehold, household_id, populate_existing=True)
+    assert renewed is not None
+    new_number, new_token = renewed.card_number, renewed.token
+    assert new_number != old_number and new_token != old_token and len(new_number) == recycling.CARD_DIGITS
+    assert renewed.note == "5号楼 丢卡的那户" and await balance_of(db, household_id) == (100, 100)
+    audit = [r.getMessage() for r in caplog.records if r.name == "shanzhi.audit" and "card_replace" in r.getMessage()]
+    assert len(audit) == 1 and str(household_id) in audit[0] and old_number in audit[0] and new_number in audit[0]
+    assert old_token not in audit[0] and new_token not in audit[0]
+
+    card = await client.get(replaced.headers["location"])  # printable, as for a new card
+    assert card.status_code == 200 and "<svg" in card.text and f"/r/{new_token}" in card.text
+    assert recycling.format_card(new_number) in card.text and f"/r/{old_token}" not in card.text
+    assert recycling.format_card(old_number) in card.text  # the flash: which card no longer works
+
+    # The old number is unknown at the station; the new one earns on the same account.
+    paper = str(station.categories["纸类"])
+    refused = await web.post_form(f"/recycling/stations/{station.id}/dropoff", form_of(old_number, [(paper, "1")]))
+    assert refused.status_code == 400 and f"本驿站没有卡号为 {old_number} 的积分卡" in refused.text
+    redeem = await web.post_form(f"/recycling/stations/{station.id}/redeem",
+                                 {"card": old_number, "good_id": str(station.goods["香皂"]), "quantity": "1"})
+    assert redeem.status_code == 400 and f"本驿站没有卡号为 {old_number} 的积分卡" in redeem.text
+    assert (await web.post_form(f"/recycling/stations/{station.id}/dropoff", form_of(new_number, [(paper, "1")]))).status_code == 303
+    assert await balance_of(db, household_id) == (108, 108)
+    search = await client.get(f"/recycling/stations/{station.id}/households?q={old_number}")
+    assert "没有找到积分卡" in search.text
+    await web.logout()
+
+    assert (await client.get(f"/r/{old_token}")).status_code == 404
+    own = await client.get(f"/r/{new_token}")
+    assert own.status_code == 200 and "108" in own.text and "塑料 10 kg" in own.text  # the history came along
+
+
+async def test_the_database_refuses_a_negative_balance_or_stock(db: AsyncSession, demo_data: DemoReport) -> None:
+    """The CHECK constraints of the migration, whatever code writes: the services' checks are not the only guard."""
+    station = await demo_station(db)
+    household = await new_card(db, station.id)
+    with pytest.raises(IntegrityError):
+        await db.execute(update(RecyclingHousehold).where(RecyclingHousehold.id == household.id).values(balance=-1))
+    await db.rollback()
+    with pytest.raises(IntegrityError):
+        await db.execute(update(RecyclingGood).where(RecyclingGood.id == station.goods["香皂"]).values(stock=-1))
+    await db.rollback()
+    await db.execute(update(RecyclingGood).where(RecyclingGood.id == station.goods["香皂"]).values(stock=0))  # zero is fine
+    await db.rollback()

@@ -27,3 +27,8 @@ def test_bars_scale_to_a_round_top_and_skip_zero() -> None:
 def test_labels_and_titles_are_escaped() -> None:
     chart = bar_chart(["<b>"], [Series("<i>", [1]), Series("x", [2])], title='"t"')
     assert "<b>" not in chart.svg and "&lt;b&gt;" in chart.svg and "&lt;i&gt;" in chart.svg
+
+
+def test_money_keeps_its_fen_in_the_table() -> None:
+    chart = bar_chart(["10月"], [Series("收入", [45678.95])], title="t", places=2)
+    assert chart.rows == [("10月", ["45,678.95"])]

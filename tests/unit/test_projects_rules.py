@@ -32,7 +32,9 @@ def test_nobody_sets_accepted_by_hand_and_accepted_is_final() -> None:
 
 
 @pytest.mark.parametrize(("typed", "fen"), [("0.85", 85), ("3", 300), ("1,200.5", 120050), ("¥2.00", 200), ("80元", 8000),
-                                            ("0.855", None), ("-1", None), ("abc", None), ("", None), ("NaN", None)])
+                                            ("0.855", None), ("-1", None), ("abc", None), ("", None), ("NaN", None),
+                                            ("1e30", None), ("1E+27", None), ("Infinity", None), ("0x10", None),
+                                            ("１２.５", 1250), ("￥3", 300), (".5", 50)])
 def test_prices_are_typed_in_yuan_and_kept_in_fen(typed: str, fen: int | None) -> None:
     assert disclosure.price_fen(typed) == fen
     if fen is not None:

@@ -70,6 +70,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTimeUTC(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTimeUTC(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['station_id'], ['recycling_station.id'], name=op.f('fk_recycling_good_station_id_recycling_station')),
+    sa.CheckConstraint('stock >= 0', name=op.f('ck_recycling_good_stock_not_negative')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_recycling_good')),
     sa.UniqueConstraint('station_id', 'name', name=op.f('uq_recycling_good_station_id'))
     )
@@ -90,6 +91,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTimeUTC(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTimeUTC(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['station_id'], ['recycling_station.id'], name=op.f('fk_recycling_household_station_id_recycling_station')),
+    sa.CheckConstraint('balance >= 0', name=op.f('ck_recycling_household_balance_not_negative')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_recycling_household')),
     sa.UniqueConstraint('card_number', name=op.f('uq_recycling_household_card_number')),
     sa.UniqueConstraint('token', name=op.f('uq_recycling_household_token'))

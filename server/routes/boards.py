@@ -13,6 +13,7 @@ board (`server/services/boards.py`: recycling, canteen, projects). docs/boards.m
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, Template
+from markupsafe import Markup
 
 from server import live
 from server.i18n import N_, current_locale
@@ -65,19 +67,50 @@ def _cache(request: Request, board: boards.Board, settings: Settings) -> SharedC
     return cache
 
 
-async def _figures(request: Request, name: str, settings: Settings) -> tuple[dict[str, Any], datetime]:
+@dataclass(frozen=True)
+class Shown:
+    """A board as everyone sees it at one moment: its figures, when they were computed, and its part of the
+    page rendered once in the language of the key (it holds nothing about the visitor: no token, no name)."""
+
+    figures: dict[str, Any]
+    computed_at: datetime
+    html: Markup
+
+
+def _render(request: Request, name: str, figures: dict[str, Any], screen: bool, settings: Settings) -> Markup:
+    template = "boards/_overview.html" if name == OVERVIEW else boards.BOARDS[name].template
+    html = request.app.template_engine.get_template(template).render(board=figures, screen=screen, **local_formatters(settings.tz))
+    return Markup(html)  # noqa: S704 - an autoescaped template
+
+
+async def _shown(request: Request, name: str, screen: bool, settings: Settings) -> Shown:
     if name == OVERVIEW:
-        figures = await overview_figures(request, settings)
-        return figures, datetime.fromisoformat(figures["computed_at"])
+        figures = await overview_figures(request, settings)  # shared with the API; the page part is rendered here
+        key = ("overview", figures["computed_at"], current_locale.get(), screen)
+        return await _overview_parts(request, settings).get(key, lambda _session: _rendered(request, name, figures, screen, settings))
     board = boards.BOARDS[name]
 
-    async def compute(session: Any) -> tuple[dict[str, Any], datetime]:
+    async def compute(session: Any) -> Shown:
         now = utc_now()
-        return await board.compute(session, now, settings.tz), now
+        figures = await board.compute(session, now, settings.tz)
+        return Shown(figures, now, _render(request, name, figures, screen, settings))
 
-    # Keyed by language: a board may carry translated labels.
-    result: tuple[dict[str, Any], datetime] = await _cache(request, board, settings).get(current_locale.get(), compute)
-    return result
+    # Keyed by language and mode: the rendered part carries translated labels.
+    shown: Shown = await _cache(request, board, settings).get((current_locale.get(), screen), compute)
+    return shown
+
+
+async def _rendered(request: Request, name: str, figures: dict[str, Any], screen: bool, settings: Settings) -> Shown:
+    return Shown(figures, datetime.fromisoformat(figures["computed_at"]), _render(request, name, figures, screen, settings))
+
+
+def _overview_parts(request: Request, settings: Settings) -> SharedCache:
+    caches: dict[str, SharedCache] = request.app.state.board_figures
+    cache = caches.get(OVERVIEW)
+    if cache is None:
+        cache = caches[OVERVIEW] = SharedCache("overview", request.app.state.public_figures.session_factory,
+                                               ttl=settings.public_cache_seconds, max_entries=16)
+    return cache
 
 
 @get("/boards", opt=public())
@@ -101,12 +134,11 @@ async def board_stream(request: Request, settings: Config, board: FromQuery[str]
 async def board_page(request: Request, settings: Config, name: FromPath[str], screen: FromQuery[str] = "") -> Template:
     if name != OVERVIEW and name not in boards.BOARDS:
         raise NotFoundException
-    board, computed_at = await _figures(request, name, settings)
     big = screen == "1"
-    template = "boards/_overview.html" if name == OVERVIEW else boards.BOARDS[name].template
-    return render(request, "boards/page.html", name=name, title=_title(name), board=board, computed_at=computed_at,
-                  screen=big, board_template=template, next_board=_next(name), screen_seconds=SCREEN_SECONDS,
-                  names=_names(), title_of=_title, **local_formatters(settings.tz))
+    shown = await _shown(request, name, big, settings)
+    return render(request, "boards/page.html", name=name, title=_title(name), board_html=shown.html, computed_at=shown.computed_at,
+                  screen=big, next_board=_next(name), screen_seconds=SCREEN_SECONDS, names=_names(), title_of=_title,
+                  **local_formatters(settings.tz))
 
 
 route_handlers = [board_index, board_stream, board_page]

@@ -35,24 +35,31 @@ from tests.integration.sync_world import Device
 RANK = {"recycling_station": 0, "recycling_household": 1, "recycling_good": 2}
 
 
+_taken: list[str] | None = None  # while a test records: the tables locked, in order
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _record_locks(state: ORMExecuteState) -> None:
+    # Registered once for the whole run and never removed: removing a Session-wide listener while
+    # sessions that copied it are still alive leaves SQLAlchemy's event registry inconsistent, and a later
+    # garbage collection raises KeyError in an unrelated test (sqlalchemy/sqlalchemy#12216's family).
+    statement = state.statement
+    if _taken is not None and state.is_select and getattr(statement, "_for_update_arg", None) is not None:
+        entity = statement.column_descriptions[0].get("entity")
+        table = getattr(entity, "__tablename__", "")
+        if table.startswith("recycling_"):
+            _taken.append(table)
+
+
 @pytest.fixture
 def locks() -> Iterator[list[str]]:
     """The tables of the recycling rows each SELECT … FOR UPDATE locks, in the order they are run."""
-    taken: list[str] = []
-
-    def record(state: ORMExecuteState) -> None:
-        statement = state.statement
-        if state.is_select and getattr(statement, "_for_update_arg", None) is not None:
-            entity = statement.column_descriptions[0].get("entity")
-            table = getattr(entity, "__tablename__", "")
-            if table.startswith("recycling_"):
-                taken.append(table)
-
-    event.listen(Session, "do_orm_execute", record)
+    global _taken  # noqa: PLW0603 - the listener above reads it
+    _taken = []
     try:
-        yield taken
+        yield _taken
     finally:
-        event.remove(Session, "do_orm_execute", record)
+        _taken = None
 
 
 def first_locks(taken: list[str]) -> list[str]:

@@ -252,7 +252,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "public_figures": SharedCache("appeals", alchemy.get_session, ttl=settings.public_cache_seconds),
                 "overview_figures": SharedCache(overview.TOPIC, alchemy.get_session, ttl=settings.public_cache_seconds),
                 "policy_pages": SharedCache("policies", alchemy.get_session, ttl=settings.public_cache_seconds),
-                "board_figures": {},  # one SharedCache per live board, made on first use (routes/boards.py)
+                "public_pages": {},  # one SharedCache per topic of public pages, made on first use (web.public_cache)
                 "scan_counts": scan_counts,
             }
         ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
@@ -11,11 +11,13 @@ from urllib.parse import urlsplit
 
 from litestar import Request
 from litestar.response import Redirect, Template
+from markupsafe import Markup
 
 from server.i18n import HTML_LANG, LANG_COOKIE, N_, current_locale, negotiate_locale
 from server.models import Role
 from server.security import CurrentUser
 from server.assets import OUTBOX_ROLES
+from server.services.shared_cache import SharedCache
 
 THEME_COLOR = "#b3261e"
 
@@ -210,3 +212,30 @@ def public_url(request: Request, path: str) -> str:
     settings = request.app.state.get("settings")
     base = settings.public_url if settings is not None and settings.public_url else str(request.base_url).rstrip("/")
     return f"{base}{path}"
+
+
+# --- Public pages shared between visitors (docs/performance.md, "Shared public pages") ---------------------
+
+
+def render_part(request: Request, template: str, **context: Any) -> Markup:
+    """A part of a public page rendered to HTML once, in the current language, to be shared between visitors:
+    it must hold no CSRF token and nothing about the visitor (the page renders those around it)."""
+    return Markup(request.app.template_engine.get_template(template).render(**context))  # noqa: S704 - autoescaped template
+
+
+def public_cache(request: Request, topic: str, *, max_entries: int = 256) -> SharedCache:
+    """The process's cache of the public pages computed from `topic` (its models are `watch`ed), made on first
+    use with the app's sharing time (`SHANZHI_PUBLIC_CACHE_SECONDS`)."""
+    caches: dict[str, SharedCache] = request.app.state.public_pages
+    cache = caches.get(topic)
+    if cache is None:
+        shared: SharedCache = request.app.state.public_figures
+        cache = caches[topic] = SharedCache(topic, shared.session_factory, ttl=shared.ttl, max_entries=max_entries)
+    return cache
+
+
+async def shared_part(request: Request, topic: str, key: Hashable, compute: Callable[[Any], Awaitable[Any]]) -> Any:
+    """What `compute(session)` returns for `key` in the current language, computed once and shared by every
+    request until a commit writes a model watched by `topic` (or the sharing time passes): the data of a public
+    page and its parts rendered with `render_part`. The language is part of the key, as the parts are translated."""
+    return await public_cache(request, topic).get((current_locale.get(), key), compute)

@@ -31,9 +31,8 @@ from server.routes.stats import overview_figures
 from server.security import public
 from server.services import boards
 from server.services.appeals import utc_now
-from server.services.shared_cache import SharedCache
 from server.settings import Settings
-from server.web import local_formatters, render
+from server.web import local_formatters, public_cache, render, render_part, shared_part
 
 OVERVIEW = "overview"
 OVERVIEW_TITLE = N_("Jiefanglu in figures")
@@ -58,15 +57,6 @@ def _next(name: str) -> str:
     return names[(names.index(name) + 1) % len(names)]
 
 
-def _cache(request: Request, board: boards.Board, settings: Settings) -> SharedCache:
-    caches: dict[str, SharedCache] = request.app.state.board_figures
-    cache = caches.get(board.name)
-    if cache is None:
-        cache = caches[board.name] = SharedCache(board.topic, request.app.state.public_figures.session_factory,
-                                                 ttl=settings.public_cache_seconds)
-    return cache
-
-
 @dataclass(frozen=True)
 class Shown:
     """A board as everyone sees it at one moment: its figures, when they were computed, and its part of the
@@ -79,15 +69,14 @@ class Shown:
 
 def _render(request: Request, name: str, figures: dict[str, Any], screen: bool, settings: Settings) -> Markup:
     template = "boards/_overview.html" if name == OVERVIEW else boards.BOARDS[name].template
-    html = request.app.template_engine.get_template(template).render(board=figures, screen=screen, **local_formatters(settings.tz))
-    return Markup(html)  # noqa: S704 - an autoescaped template
+    return render_part(request, template, board=figures, screen=screen, **local_formatters(settings.tz))
 
 
 async def _shown(request: Request, name: str, screen: bool, settings: Settings) -> Shown:
     if name == OVERVIEW:
         figures = await overview_figures(request, settings)  # shared with the API; the page part is rendered here
         key = ("overview", figures["computed_at"], current_locale.get(), screen)
-        return await _overview_parts(request, settings).get(key, lambda _session: _rendered(request, name, figures, screen, settings))
+        return await public_cache(request, OVERVIEW, max_entries=16).get(key, lambda _session: _rendered(request, name, figures, screen, settings))
     board = boards.BOARDS[name]
 
     async def compute(session: Any) -> Shown:
@@ -96,21 +85,12 @@ async def _shown(request: Request, name: str, screen: bool, settings: Settings) 
         return Shown(figures, now, _render(request, name, figures, screen, settings))
 
     # Keyed by language and mode: the rendered part carries translated labels.
-    shown: Shown = await _cache(request, board, settings).get((current_locale.get(), screen), compute)
+    shown: Shown = await shared_part(request, board.topic, screen, compute)
     return shown
 
 
 async def _rendered(request: Request, name: str, figures: dict[str, Any], screen: bool, settings: Settings) -> Shown:
     return Shown(figures, datetime.fromisoformat(figures["computed_at"]), _render(request, name, figures, screen, settings))
-
-
-def _overview_parts(request: Request, settings: Settings) -> SharedCache:
-    caches: dict[str, SharedCache] = request.app.state.board_figures
-    cache = caches.get(OVERVIEW)
-    if cache is None:
-        cache = caches[OVERVIEW] = SharedCache("overview", request.app.state.public_figures.session_factory,
-                                               ttl=settings.public_cache_seconds, max_entries=16)
-    return cache
 
 
 @get("/boards", opt=public())

@@ -14,6 +14,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +25,7 @@ from server.services import appeal_ledger, mediation
 from server.services.appeals import utc_now
 from server.services.errors import ServiceError, field_errors
 from server.settings import Settings
-from server.web import current_user, flash, local_formatters, page_number, parse_uuid, redirect, render
+from server.web import current_user, flash, local_formatters, page_number, parse_uuid, redirect, render, render_part, shared_part
 
 STAFF = (Role.ADMIN, Role.STAFF)
 CASE_ROLES = (Role.ADMIN, Role.STAFF, Role.VOLUNTEER)  # a volunteer: the cases they mediate
@@ -60,9 +61,16 @@ def _today(settings: Settings) -> Any:
 
 
 @get("/mediation", opt=public(), name="mediation")
-async def public_page(request: Request, db_session: Db, settings: Config) -> Template:
-    counts = await mediation.public_counts(db_session, utc_now(), settings.tz)
-    return render(request, "mediation/public.html", counts=counts, **_labels())
+async def public_page(request: Request, settings: Config) -> Template:
+    now = utc_now()
+
+    async def compute(session: AsyncSession) -> Markup:
+        counts = await mediation.public_counts(session, now, settings.tz)
+        return render_part(request, "mediation/_public.html", counts=counts, **_labels())
+
+    # Counts only, the same for everyone: shared until a case changes (or the day does: "this year").
+    content = await shared_part(request, mediation.PUBLIC_TOPIC, now.astimezone(settings.tz).date(), compute)
+    return render(request, "shared_page.html", page_title=gettext("Walking mediation room"), content_html=content)
 
 
 @get("/mediation/export.csv", opt=public(), name="mediation-export")

@@ -35,7 +35,7 @@ from server.services.shared_cache import SharedCache
 from server.services.policies import CATEGORY_LABELS, STATUS_LABELS, GuideInput, InvalidPolicy, PolicyContent
 from server.settings import Settings
 from server.throttle import FailureThrottle
-from server.web import client_address, current_user, flash, local_formatters, page_number, public_url, redirect, render
+from server.web import client_address, current_user, flash, local_formatters, page_number, public_url, redirect, render, render_part
 
 
 Db = NamedDependency[AsyncSession]
@@ -138,9 +138,9 @@ async def policy_list(request: Request, db_session: Db, settings: Config) -> Tem
 
     async def compute(session: AsyncSession) -> tuple[policies.PolicyPage, Markup, Markup]:
         page = await policies.public_list(session, today=today, q=q, category=category, page=number)
-        items = _render_fragment(request, "policies/_items.html", policies=page.policies, today=today, category_labels=CATEGORY_LABELS,
+        items = render_part(request, "policies/_items.html", policies=page.policies, today=today, category_labels=CATEGORY_LABELS,
                                  closing_soon=policies.closing_soon)
-        tabs = _render_fragment(request, "policies/_tabs.html", page=page, q=q, category=category, categories=list(PolicyCategory),
+        tabs = render_part(request, "policies/_tabs.html", page=page, q=q, category=category, categories=list(PolicyCategory),
                                 category_labels=CATEGORY_LABELS, total_all=sum(page.counts.values()), list_url=list_url)
         return page, items, tabs
 
@@ -155,12 +155,6 @@ async def _shared(request: Request, key: Any, compute: Any) -> Any:
     place changes (or a few seconds pass): the pages QR posters send crowds to (docs/performance.md)."""
     cache: SharedCache = request.app.state.policy_pages
     return await cache.get(key, compute)
-
-
-def _render_fragment(request: Request, template: str, **context: Any) -> Markup:
-    """A part of a public page rendered to HTML once, in the current language, to be shared (it holds no
-    CSRF token and nothing about the visitor)."""
-    return Markup(request.app.template_engine.get_template(template).render(**context))  # noqa: S704 - autoescaped template
 
 
 @dataclass(frozen=True)
@@ -496,7 +490,7 @@ async def guide_page(request: Request, settings: Config, slug: FromPath[str]) ->
         if guide is None:
             return None
         rows, total = await policies.guide_page(session, guide, today)
-        items = _render_fragment(request, "guides/_items.html", rows=rows, today=today, category_labels=CATEGORY_LABELS,
+        items = render_part(request, "guides/_items.html", rows=rows, today=today, category_labels=CATEGORY_LABELS,
                                  closing_soon=policies.closing_soon)
         return PublicGuide(guide.id, guide.name, guide.description, rows, total, items)
 

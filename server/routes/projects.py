@@ -10,6 +10,7 @@ photos, moderate comments and keep the disclosure; staff and supervisors export 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -22,10 +23,13 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import File, Redirect, Response, Template
 from sqlalchemy import select
+from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import current_locale, gettext
-from server.models import CommentStatus, Place, Project, ProjectComment, ProjectKind, ProjectMilestone, ProjectStatus, ProjectUpdate, Role
+from server.models import (
+    CommentStatus, Place, Project, ProjectComment, ProjectKind, ProjectMilestone, ProjectSignoff, ProjectStatus, ProjectUpdate, Role,
+)
 from server.routes.track import photo_file
 from server.security import public, roles
 from server.services import exports
@@ -36,7 +40,9 @@ from server.services.charts import Series, bar_chart, line_chart
 from server.services.errors import ServiceError, field_errors
 from server.settings import Settings
 from server.throttle import FailureThrottle
-from server.web import client_address, current_user, flash, local_formatters, page_number, parse_uuid, redirect, render
+from server.web import (
+    client_address, current_user, flash, local_formatters, page_number, parse_uuid, redirect, render, render_part, shared_part,
+)
 
 Db = NamedDependency[AsyncSession]
 Config = NamedDependency[Settings]
@@ -85,16 +91,20 @@ def list_url(kind: str = "", status: str = "", page: int = 1) -> str:
 
 
 @get("/projects", opt=public(), name="projects")
-async def project_list(request: Request, db_session: Db, settings: Config) -> Template:
+async def project_list(request: Request, settings: Config) -> Template:
     kind = request.query_params.get("kind") or ""
     status = request.query_params.get("status") or ""
     kind = kind if kind in {k.value for k in ProjectKind} else ""
     status = status if status in {s.value for s in ProjectStatus} else ""
-    listing = await svc.list_projects(db_session, kind=kind, status=status, page=page_number(request.query_params.get("page")))
-    return render(
-        request, "projects/list.html", listing=listing, kind=kind, status=status,
-        list_url=list_url, **local_formatters(settings.tz), **_labels(),
-    )
+    number = page_number(request.query_params.get("page"))
+
+    async def compute(session: AsyncSession) -> Markup:
+        listing = await svc.list_projects(session, kind=kind, status=status, page=number)
+        return render_part(request, "projects/_list.html", listing=listing, kind=kind, status=status, list_url=list_url,
+                           **local_formatters(settings.tz), **_labels())
+
+    content = await shared_part(request, svc.PAGES_TOPIC, ("list", kind, status, number), compute)
+    return render(request, "shared_page.html", page_title=gettext("Livelihood projects"), content_html=content)
 
 
 def _sees_phones(request: Request) -> bool:
@@ -102,32 +112,66 @@ def _sees_phones(request: Request) -> bool:
     return user is not None and user.role in svc.PHONE_ROLES
 
 
-async def _project_page(request: Request, db_session: AsyncSession, settings: Settings, project: Project, *,
-                        values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
-                        signoff_error: str | None = None, status_code: int = 200) -> Template:
+@dataclass(frozen=True)
+class ShownProject:
+    """A project's page as every visitor of one kind sees it: the project, its signatures (to find the
+    visitor's own) and the page's parts rendered once in the language of the key."""
+
+    project: Project
+    signatures: list[ProjectSignoff]
+    facts_html: Markup
+    acceptance_html: Markup
+    updates_html: Markup
+    comments_html: Markup
+
+
+async def _shown_project(request: Request, settings: Settings, project_id: UUID) -> ShownProject:
     user = current_user(request)
-    place = await db_session.get(Place, project.place_id)
-    milestones = await svc.milestones(db_session, project.id)
-    done = sum(1 for m in milestones if m.done_on)
-    signatures = await svc.signoffs(db_session, project)
-    my_signature = next((s for s in signatures if user and s.user_id == user.id), None)
+    sees_phones = _sees_phones(request)
+    sees_signers = user is not None and user.role in svc.SIGNER_NAME_ROLES
+
+    async def compute(session: AsyncSession) -> ShownProject | None:
+        project = await session.get(Project, project_id)
+        if project is None:
+            return None
+        milestones = await svc.milestones(session, project.id)
+        done = sum(1 for m in milestones if m.done_on)
+        signatures = await svc.signoffs(session, project)
+        context = dict(
+            project=project, place=await session.get(Place, project.place_id), milestones=milestones, milestones_done=done,
+            progress=svc.progress(project.status, done, len(milestones), project.manual_progress),
+            updates=await svc.updates(session, project.id), comments=await svc.approved_comments(session, project.id),
+            signatures=signatures, signed=sum(1 for s in signatures if s.signed_at), sees_phones=sees_phones,
+            sees_signers=sees_signers, **local_formatters(settings.tz), **_labels(),
+        )
+        parts = (render_part(request, f"projects/_page_{part}.html", **context) for part in ("facts", "acceptance", "updates", "comments"))
+        return ShownProject(project, signatures, *parts)
+
+    # One variant per audience: phones only for the roles that need them, signer names only when signed in.
+    shown: ShownProject | None = await shared_part(request, svc.PAGES_TOPIC, ("project", project_id, sees_phones, sees_signers), compute)
+    if shown is None:
+        raise NotFoundException
+    return shown
+
+
+async def _project_page(request: Request, settings: Settings, project_id: UUID, *, values: dict[str, str] | None = None,
+                        errors: dict[str, str] | None = None, signoff_error: str | None = None, status_code: int = 200) -> Template:
+    """The shared parts of the page, and around them what belongs to this visitor: the sign-off form and the
+    comment form (with its CSRF token and what they typed)."""
+    user = current_user(request)
+    shown = await _shown_project(request, settings, project_id)
     return render(
-        request, "projects/page.html", status_code=status_code, project=project, place=place, milestones=milestones,
-        progress=svc.progress(project.status, done, len(milestones), project.manual_progress),
-        milestones_done=done, updates=await svc.updates(db_session, project.id),
-        comments=await svc.approved_comments(db_session, project.id), signatures=signatures,
-        signed=sum(1 for s in signatures if s.signed_at), my_signature=my_signature,
-        can_sign=user is not None and user.role in SIGNERS and user.place_id == project.place_id,
-        sees_phones=_sees_phones(request), sees_signers=user is not None and user.role in svc.SIGNER_NAME_ROLES,
+        request, "projects/page.html", status_code=status_code, shown=shown,
+        my_signature=next((s for s in shown.signatures if user and s.user_id == user.id), None),
+        can_sign=user is not None and user.role in SIGNERS and user.place_id == shown.project.place_id,
         values=values or {}, errors=errors or {}, signoff_error=signoff_error,
-        commented=request.query_params.get("commented") == "1", max_comment=svc.MAX_COMMENT,
-        **local_formatters(settings.tz), **_labels(),
+        commented=request.query_params.get("commented") == "1", max_comment=svc.MAX_COMMENT, **local_formatters(settings.tz),
     )
 
 
 @get("/projects/{project_id:uuid}", opt=public(), name="project-page")
-async def project_page(request: Request, db_session: Db, settings: Config, project_id: FromPath[UUID]) -> Template:
-    return await _project_page(request, db_session, settings, await _project(db_session, project_id))
+async def project_page(request: Request, settings: Config, project_id: FromPath[UUID]) -> Template:
+    return await _project_page(request, settings, project_id)
 
 
 @post("/projects/{project_id:uuid}/comments", opt=public(), request_max_body_size=64 * 1024)
@@ -140,15 +184,13 @@ async def post_comment(request: Request, db_session: Db, settings: Config, proje
     throttle = FailureThrottle(request.app.stores.get("rate_limit"), limit=settings.suggest_address_limit, window=COMMENT_WINDOW)
     key = f"project-comment:address:{client_address(request)}"
     if await throttle.is_blocked(key):
-        return await _project_page(request, db_session, settings, project, values=values, status_code=429, errors={
+        return await _project_page(request, settings, project_id, values=values, status_code=429, errors={
             "body": gettext("Too many comments from this network in the last hour. Please try again later.")})
     try:
         await svc.post_comment(db_session, project, name=values["name"], body=values["body"], now=utc_now())
     except ServiceError as invalid:
         await db_session.rollback()
-        project = await _project(db_session, project_id)
-        return await _project_page(request, db_session, settings, project, values=values, errors=field_errors(invalid, "body"),
-                                   status_code=400)
+        return await _project_page(request, settings, project_id, values=values, errors=field_errors(invalid, "body"), status_code=400)
     await db_session.commit()
     await throttle.record_failure(key)  # counts accepted comments (mistakes are free)
     return redirect(f"/projects/{project_id}?commented=1#comments")
@@ -175,8 +217,7 @@ async def sign_off(request: Request, db_session: Db, settings: Config, project_i
         result = await svc.sign_off(db_session, project_id, user_id=user.id, now=utc_now())
     except svc.SignoffRefused as refused:
         await db_session.rollback()
-        project = await _project(db_session, project_id)
-        return await _project_page(request, db_session, settings, project, signoff_error=refused.translated(), status_code=400)
+        return await _project_page(request, settings, project_id, signoff_error=refused.translated(), status_code=400)
     accepted, already = result.accepted, result.already
     await db_session.commit()
     if not already:
@@ -432,13 +473,19 @@ async def export(request: Request, db_session: Db, settings: Config) -> Response
 
 
 @get("/property", opt=public(), name="property")
-async def property_list(request: Request, db_session: Db, settings: Config) -> Template:
+async def property_list(request: Request) -> Template:
     user = current_user(request)
-    listed = await disclosure.disclosed_compounds(db_session)
-    shown = {place.id for place, _d, _m in listed}
-    missing = [p for p in await disclosure.compounds(db_session) if p.id not in shown] if user and user.role in STAFF else []
-    return render(request, "property/list.html", listed=listed, missing=missing, is_staff=bool(user and user.role in STAFF),
-                  percent_text=disclosure.percent_text)
+    is_staff = bool(user and user.role in STAFF)
+
+    async def compute(session: AsyncSession) -> Markup:
+        listed = await disclosure.disclosed_compounds(session)
+        shown = {place.id for place, _d, _m in listed}
+        missing = [p for p in await disclosure.compounds(session) if p.id not in shown] if is_staff else []
+        return render_part(request, "property/_list.html", listed=listed, missing=missing, is_staff=is_staff,
+                           percent_text=disclosure.percent_text)
+
+    content = await shared_part(request, svc.PAGES_TOPIC, ("compounds", is_staff), compute)  # staff also see the compounds without one
+    return render(request, "shared_page.html", page_title=gettext("Property disclosure"), content_html=content)
 
 
 async def _compound(db_session: AsyncSession, code: str) -> Place:
@@ -459,18 +506,28 @@ def _charts(rows: list[Any]) -> tuple[Any, Any]:
 
 
 @get("/property/{code:str}", opt=public(), name="property-page")
-async def property_page(request: Request, db_session: Db, settings: Config, code: FromPath[str]) -> Template:
-    place = await _compound(db_session, code)
-    row = await disclosure.published_disclosure(db_session, place.id)
-    if row is None:  # none yet, or only an empty one: no public page that says nothing
-        raise NotFoundException
-    months = await disclosure.months(db_session, place.id)
-    rate_chart, complaints_chart = _charts(months) if months else (None, None)
+async def property_page(request: Request, code: FromPath[str]) -> Template:
     user = current_user(request)
-    return render(request, "property/page.html", place=place, disclosure=row, months=months, trend=disclosure.trend(months),
-                  rate_chart=rate_chart, complaints_chart=complaints_chart, yuan=disclosure.yuan, percent_text=disclosure.percent_text,
-                  is_staff=bool(user and user.role in STAFF),
-                  projects=(await svc.list_projects(db_session, place_id=place.id, page_size=10)), **_labels())
+    is_staff = bool(user and user.role in STAFF)
+
+    async def compute(session: AsyncSession) -> tuple[str, Markup] | None:
+        place = await disclosure.compound_by_code(session, code)
+        row = await disclosure.published_disclosure(session, place.id) if place is not None else None
+        if place is None or row is None:  # none yet, or only an empty one: no public page that says nothing
+            return None
+        months = await disclosure.months(session, place.id)
+        rate_chart, complaints_chart = _charts(months) if months else (None, None)
+        html = render_part(request, "property/_page.html", place=place, disclosure=row, months=months, trend=disclosure.trend(months),
+                           rate_chart=rate_chart, complaints_chart=complaints_chart, yuan=disclosure.yuan,
+                           percent_text=disclosure.percent_text, is_staff=is_staff,
+                           projects=await svc.list_projects(session, place_id=place.id, page_size=10), **_labels())
+        return gettext("Property disclosure: %(place)s") % {"place": place.name}, html
+
+    shown = await shared_part(request, svc.PAGES_TOPIC, ("compound", code, is_staff), compute)
+    if shown is None:
+        raise NotFoundException
+    title, content = shown
+    return render(request, "shared_page.html", page_title=title, content_html=content)
 
 
 async def _disclosure_editor(request: Request, db_session: AsyncSession, settings: Settings, place: Place, *, values: dict[str, str],

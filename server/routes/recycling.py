@@ -11,6 +11,7 @@ page, `/r/<token>`, opened by scanning its card: its balance and history, nothin
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from math import ceil
 from typing import Any
 from uuid import UUID
@@ -20,6 +21,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
+from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,7 +42,9 @@ from server.services import exports, recycling
 from server.services.appeals import utc_now
 from server.services.errors import field_errors
 from server.settings import Settings
-from server.web import current_user, flash, local_formatters, page_number, parse_uuid, public_url, redirect, render
+from server.web import (
+    current_user, flash, local_formatters, page_number, parse_uuid, public_url, redirect, render, render_part, shared_part,
+)
 
 MANAGERS = (Role.ADMIN, Role.STAFF)
 WORKERS = (*MANAGERS, Role.STATION_OPERATOR)
@@ -491,19 +495,39 @@ async def ledger_export(request: Request, db_session: Db, settings: Config, stat
 # --- The household's own page --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ShownCard:
+    """A household's card page as anyone holding the card sees it, rendered once in the language of the key."""
+
+    station: RecyclingStation | None
+    station_id: UUID
+    card_number: str
+    head_html: Markup
+    body_html: Markup
+
+
 @get("/r/{token:str}", opt=public())
-async def card_page(request: Request, db_session: Db, settings: Config, token: FromPath[str]) -> Template:
-    """Scanned from the card: this household's balance and history only (the token is the credential)."""
-    household = await recycling.by_token(db_session, token)
-    if household is None:
+async def card_page(request: Request, settings: Config, token: FromPath[str]) -> Template:
+    """Scanned from the card: this household's balance and history only (the token is the credential).
+    Kept per card until the station records anything (a household checking after a drop-off sees it)."""
+
+    async def compute(session: AsyncSession) -> ShownCard | None:
+        household = await recycling.by_token(session, token)
+        if household is None:
+            return None
+        station = await session.get(RecyclingStation, household.station_id)
+        context = _common(request, settings, None, household=household, card_station=station,
+                          rows=await recycling.entry_rows(session, recycling.ledger_query(household_id=household.id).limit(HISTORY)),
+                          goods=await recycling.goods_of(session, household.station_id, active_only=True))
+        return ShownCard(station, household.station_id, household.card_number, render_part(request, "recycling/_card_head.html", **context),
+                         render_part(request, "recycling/_card_body.html", **context))
+
+    shown: ShownCard | None = await shared_part(request, recycling.CARD_TOPIC, token, compute) if len(token) <= 64 else None
+    if shown is None:
         raise NotFoundException
-    station = await db_session.get(RecyclingStation, household.station_id)
-    rows = await recycling.entry_rows(db_session, recycling.ledger_query(household_id=household.id).limit(HISTORY))
     user = current_user(request)
-    goods = await recycling.goods_of(db_session, household.station_id, active_only=True)
-    response = render(request, "recycling/card_page.html", household=household, rows=rows, goods=goods,
-                      operator=bool(user and station and recycling.may_work_at(user, station)),
-                      **_common(request, settings, None), card_station=station)
+    response = render(request, "recycling/card_page.html", shown=shown,
+                      operator=bool(user and shown.station and recycling.may_work_at(user, shown.station)))
     response.headers["X-Robots-Tag"] = "noindex"
     response.headers["Referrer-Policy"] = "no-referrer"  # the link is the credential
     response.headers["Cache-Control"] = "private, no-cache"

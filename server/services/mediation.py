@@ -27,6 +27,7 @@ from server.models import MediationCase, MediationKind, MediationOutcome, Mediat
 from server.services import overview
 from server.services.errors import InvalidInput, ServiceError, past_day
 from server.services.exports import csv_bytes
+from server.services.shared_cache import watch
 
 KIND_LABELS = {
     MediationKind.NEIGHBOURS: N_("Neighbour dispute"),  # 邻里纠纷
@@ -55,6 +56,12 @@ MAX_PARTIES = 6
 MAX_TEXT = 5000
 PAGE_SIZE = 30
 PHONE_RE = re.compile(r"^[0-9+\-() ]{5,20}$")
+
+
+# The public counts page (/mediation) is shared between visitors until a commit writes one of these.
+PUBLIC_TOPIC = "mediation_public"
+watch(MediationCase, PUBLIC_TOPIC)
+watch(MediationSession, PUBLIC_TOPIC)
 
 
 class InvalidCase(InvalidInput):

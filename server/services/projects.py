@@ -36,13 +36,22 @@ from server.models import (
     ProjectSignoff,
     ProjectStatus,
     ProjectUpdate,
+    PropertyDisclosure,
+    PropertyMonth,
     Role,
     User,
 )
 from server.models.places import LEAF_KINDS
 from server.services import boards, overview
 from server.services.errors import InvalidInput, ServiceError
+from server.services.shared_cache import watch
 from server.services.photos import process_photos, save_photo
+
+# The public project and property pages (routes/projects.py) are shared between visitors until a commit
+# writes one of these (docs/performance.md, "Shared public pages").
+PAGES_TOPIC = "projects_pages"
+for _model in (Project, ProjectMilestone, ProjectUpdate, ProjectComment, ProjectSignoff, Place, PropertyDisclosure, PropertyMonth):
+    watch(_model, PAGES_TOPIC)
 
 KIND_LABELS: dict[ProjectKind, str] = {
     ProjectKind.OLD_COMPOUND_RENOVATION: N_("Old compound renovation"),  # 老旧小区改造

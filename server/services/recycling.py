@@ -55,6 +55,13 @@ from server.models import (
 from server.services import boards, overview
 from server.services.charts import Series, bar_chart
 from server.services.errors import InvalidInput, ServiceError
+from server.services.shared_cache import watch
+
+# A household's card page (/r/<token>) is kept between requests until a commit writes one of these.
+CARD_TOPIC = "recycling_cards"
+for _model in (RecyclingHousehold, PointsEntry, RecyclingDropoff, RecyclingDropoffLine, RecyclingRedemption, RecyclingGood, RecyclingStation,
+               RecyclingCategory):
+    watch(_model, CARD_TOPIC)
 
 MAX_LINE_GRAMS = 200_000  # 200 kg on one line: more is a typing mistake
 MAX_LINES = 8

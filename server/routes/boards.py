@@ -38,6 +38,7 @@ OVERVIEW = "overview"
 OVERVIEW_TITLE = N_("Jiefanglu in figures")
 ORDER = (OVERVIEW, "recycling", "canteen", "projects")  # the index and the big-screen rotation
 SCREEN_SECONDS = 30
+BOARD_KEEP_SECONDS = 60.0  # a board's figures with no change to its tables (the page itself refetches every 60 s)
 
 Config = NamedDependency[Settings]
 
@@ -85,7 +86,9 @@ async def _shown(request: Request, name: str, screen: bool, settings: Settings) 
         return Shown(figures, now, _render(request, name, figures, screen, settings))
 
     # Keyed by language and mode: the rendered part carries translated labels.
-    shown: Shown = await shared_part(request, board.topic, screen, compute)
+    # A change in this process or, with Redis, another (boards.RemoteChanges) refreshes it at once; otherwise
+    # only "now" moves (the month, "更新于"), so the figures are kept a minute instead of recounted every few seconds.
+    shown: Shown = await shared_part(request, board.topic, screen, compute, at_least=BOARD_KEEP_SECONDS)
     return shown
 
 

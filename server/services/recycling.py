@@ -665,9 +665,11 @@ def month_bounds(now: datetime, tz: ZoneInfo, back: int = 0) -> tuple[datetime, 
 
 
 def _dropoff_not_reversed() -> Any:
-    """A drop-off whose ledger entry no reversal names: a reversed one is not counted nor shown anywhere public."""
-    return ~exists(select(Reversal.id).join(PointsEntry, Reversal.reverses_id == PointsEntry.id)
-                   .where(PointsEntry.dropoff_id == RecyclingDropoff.id))
+    """A drop-off whose ledger entry no reversal names: a reversed one is not counted nor shown anywhere public.
+    The reversed drop-offs are few: their ids are found once per query (not once per drop-off row)."""
+    reversed_ids = (select(PointsEntry.dropoff_id).join(Reversal, Reversal.reverses_id == PointsEntry.id)
+                    .where(PointsEntry.dropoff_id.is_not(None)))
+    return RecyclingDropoff.id.not_in(reversed_ids)
 
 
 def _dropoffs_between(start: datetime, end: datetime, station_id: UUID | None = None) -> Any:
@@ -681,10 +683,9 @@ def _dropoffs_between(start: datetime, end: datetime, station_id: UUID | None = 
 async def month_figures(session: AsyncSession, now: datetime, tz: ZoneInfo, station_id: UUID | None = None) -> dict[str, Any]:
     start, end = month_bounds(now, tz)
     where = _dropoffs_between(start, end, station_id)
-    grams, households, count = (await session.execute(select(
-        func.coalesce(func.sum(RecyclingDropoff.grams), 0), func.count(distinct(RecyclingDropoff.household_id)), func.count())
-        .where(where))).one()
-    issued = await session.scalar(select(func.coalesce(func.sum(RecyclingDropoff.points), 0)).where(where))
+    grams, households, count, issued = (await session.execute(select(
+        func.coalesce(func.sum(RecyclingDropoff.grams), 0), func.count(distinct(RecyclingDropoff.household_id)), func.count(),
+        func.coalesce(func.sum(RecyclingDropoff.points), 0)).where(where))).one()
     redeemed_where = and_(PointsEntry.kind == PointsKind.REDEMPTION, PointsEntry.at >= start, PointsEntry.at < end, not_reversed())
     if station_id is not None:
         redeemed_where = and_(redeemed_where, PointsEntry.station_id == station_id)
@@ -715,14 +716,17 @@ async def kg_by_month(session: AsyncSession, now: datetime, tz: ZoneInfo, months
 
 
 async def latest_lines(session: AsyncSession, limit: int = BOARD_LATEST, station_id: UUID | None = None) -> list[tuple[datetime, str, int]]:
-    """The last drop-off lines (time, category, grams) of drop-offs not reversed: nothing about who."""
+    """The last drop-off lines (time, category, grams) of drop-offs not reversed: nothing about who. The last
+    `limit` drop-offs hold them (each has at least one line): found first, newest first along the time index."""
+    latest = select(RecyclingDropoff.id).where(_dropoff_not_reversed())
+    if station_id is not None:
+        latest = latest.where(RecyclingDropoff.station_id == station_id)
+    latest = latest.order_by(RecyclingDropoff.recorded_at.desc()).limit(limit)
     query = (select(RecyclingDropoff.recorded_at, RecyclingCategory.name, RecyclingDropoffLine.grams)
              .join(RecyclingDropoffLine, RecyclingDropoffLine.dropoff_id == RecyclingDropoff.id)
              .join(RecyclingCategory, RecyclingDropoffLine.category_id == RecyclingCategory.id)
-             .where(_dropoff_not_reversed())
+             .where(RecyclingDropoff.id.in_(latest.scalar_subquery()))
              .order_by(RecyclingDropoff.recorded_at.desc(), RecyclingDropoffLine.id).limit(limit))
-    if station_id is not None:
-        query = query.where(RecyclingDropoff.station_id == station_id)
     return [(at, name, int(grams)) for at, name, grams in (await session.execute(query)).tuples()]
 
 

@@ -16,12 +16,13 @@ from advanced_alchemy.extensions.litestar import (
     EngineConfig,
     SQLAlchemyAsyncConfig,
 )
+from advanced_alchemy.utils.serialization import encode_json
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.util import await_only
 
 from server import PACKAGE_DIR
-from server.edge import strip_nul
+from server.edge import strip_nul, without_nul
 from server.settings import Settings
 
 MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
@@ -151,8 +152,13 @@ def _release_on_invalidate(dbapi_connection: Any, connection_record: Any, except
     _release(connection_record)
 
 
+def _json(value: Any) -> str:
+    """The JSON columns' serializer: NUL bytes leave JSON values here, as they leave text parameters in strip_nul."""
+    return encode_json(without_nul(value))
+
+
 def make_alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
-    engine_config = EngineConfig(pool_pre_ping=True) if not settings.is_sqlite else EngineConfig()
+    engine_config = EngineConfig(pool_pre_ping=True, json_serializer=_json) if not settings.is_sqlite else EngineConfig(json_serializer=_json)
     config = SQLAlchemyAsyncConfig(
         connection_string=settings.database_url,
         engine_config=engine_config,

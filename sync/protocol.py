@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
+
+from server.i18n import N_
+from server.services.errors import ServiceError
 
 MAX_BATCH = 500
 
@@ -53,13 +57,25 @@ class PushRequest(msgspec.Struct, kw_only=True):
     mutations: list[Mutation]
 
 
-class BatchError(Exception):
-    """The whole batch is refused (nothing applied): `code` is one of the whole-request codes of docs/sync.md."""
+class BatchError(ServiceError):
+    """The whole batch is refused (nothing applied): `code` is one of the whole-request codes of docs/sync.md;
+    the message (a msgid) says why, in the user's language."""
 
-    def __init__(self, code: str, detail: str = "") -> None:
-        super().__init__(detail or code)
+    def __init__(self, code: str, message: str, **params: object) -> None:
+        super().__init__(message, **params)
         self.code = code
-        self.detail = detail
+
+
+_AT = re.compile(r" - at `([^`]+)`$")
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+
+
+def _where(error: msgspec.ValidationError) -> str:
+    """Where in the body msgspec found the problem, as a JSON path (`$.mutations[0].hlc`)."""
+    text = str(error)
+    at, missing = _AT.search(text), _MISSING.search(text)
+    path = at.group(1) if at else "$"
+    return f"{path}.{missing.group(1)}" if missing else path
 
 
 def decode_push(body: bytes) -> PushRequest:
@@ -67,16 +83,16 @@ def decode_push(body: bytes) -> PushRequest:
     try:
         batch = msgspec.json.decode(body, type=PushRequest)
     except msgspec.ValidationError as error:
-        raise BatchError(MALFORMED, str(error)) from error
+        raise BatchError(MALFORMED, N_("The batch does not have the documented shape (at %(path)s)."), path=_where(error)) from error
     except msgspec.DecodeError as error:
-        raise BatchError(MALFORMED, "not JSON") from error
+        raise BatchError(MALFORMED, N_("The batch is not JSON.")) from error
     if len(batch.mutations) > MAX_BATCH:
-        raise BatchError(BATCH_TOO_LARGE, f"at most {MAX_BATCH} mutations per batch")
+        raise BatchError(BATCH_TOO_LARGE, N_("At most %(n)d changes per batch; send the rest in the next batch."), n=MAX_BATCH)
     last = 0
     for mutation in batch.mutations:
         if mutation.device_id != batch.device_id:
-            raise BatchError(MALFORMED, "every mutation must carry the batch's device_id")
+            raise BatchError(MALFORMED, N_("Every change in a batch must carry the batch's device_id."))
         if mutation.seq <= last:
-            raise BatchError(MALFORMED, "seq must increase strictly within a batch")
+            raise BatchError(MALFORMED, N_("The seq numbers must increase strictly within a batch."))
         last = mutation.seq
     return batch

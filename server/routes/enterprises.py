@@ -26,7 +26,7 @@ from server.i18n import gettext
 from server.models import Enterprise, Place, Policy, PolicyPush, PolicyStatus, PushOutcome, Role, User, Visit
 from server.models.places import LEAF_KINDS
 from server.security import roles
-from server.services import credit_code, enterprises, policies
+from server.services import credit_code, enterprises, exports, policies
 from server.services import policy_facets as facets
 from server.services.appeals import utc_now
 from server.services.errors import ServiceError, field_errors
@@ -311,7 +311,7 @@ async def import_template(db_session: Db) -> Response[bytes]:
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(enterprises.COLUMNS)
-    writer.writerow([example.get(column, "") for column in enterprises.COLUMNS])
+    writer.writerow([exports.cell(example.get(column, "")) for column in enterprises.COLUMNS])
     return Response(
         out.getvalue().encode("utf-8"),
         media_type="text/csv",  # Litestar adds "; charset=utf-8"

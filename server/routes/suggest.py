@@ -16,6 +16,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.edge import text_body
 from server.i18n import N_, gettext as _
 from server.models import AppealChannel, LEAF_KINDS, Place, PlaceKind, SubmitterKind
 from server.security import public
@@ -33,7 +34,7 @@ from server.web import client_address, redirect, render
 
 # Three photos of at most 5 MB each, plus the text fields and multipart framing.
 MAX_BODY = 16 * 1024 * 1024
-MAX_TEXT_BODY = 64 * 1024  # a form without photos
+MAX_TEXT_BODY = 64 * 1024  # a form that is not multipart cannot carry photos: its body is text (server/edge.py)
 REFUSED_LIMIT = 60  # refused submissions per client address per hour
 RATE_WINDOW = 3600  # seconds: the suggestion-box limit counts submissions per hour
 # A crowd on one address (a 民生面对面 event on shared Wi-Fi, a carrier's NAT) is many browsers: the
@@ -129,9 +130,6 @@ async def _photos(form: FormMultiDict) -> list[bytes]:
 
 
 async def _submit(request: Request, db_session: AsyncSession, settings: Settings, place: Place | None) -> Template | Redirect:
-    # Only a multipart form can carry photos: a plain form's body is text, and a big one is an attack.
-    if not request.headers.get("content-type", "").startswith("multipart/") and int(request.headers.get("content-length") or 0) > MAX_TEXT_BODY:
-        raise RequestEntityTooLarge
     raw = await request.form()
     form = SuggestForm.from_form(raw)
     photos = await _photos(raw)
@@ -147,7 +145,8 @@ async def _submit(request: Request, db_session: AsyncSession, settings: Settings
         ]
     else:
         limits = [(FailureThrottle(store, limit=settings.suggest_rate_limit, window=RATE_WINDOW), f"suggest:ip:{client}")]
-    # Refused forms cost little now (no photo is decoded for them), but a flood of them still counts.
+    # A form refused for its text still has its good photos decoded, to keep them for the corrected form
+    # (docs/decisions.md #16): refused forms are limited per address too.
     attempts = FailureThrottle(store, limit=REFUSED_LIMIT, window=RATE_WINDOW)
     attempt_key = f"suggest:refused:{client}"
     duplicate_key = f"suggest:sent:{browser}:{hashlib.sha256(' '.join(form.description.split()).encode()).hexdigest()}" if browser else None
@@ -228,7 +227,10 @@ async def suggest_page(request: Request) -> Template:
     return _form_page(request, None, SuggestForm(audience=_default_audience(None)))
 
 
-@post("/suggest", opt=public(), request_max_body_size=MAX_BODY, exception_handlers={RequestEntityTooLarge: _too_large})
+@post(
+    "/suggest", opt=public() | text_body(MAX_TEXT_BODY), request_max_body_size=MAX_BODY,
+    exception_handlers={RequestEntityTooLarge: _too_large},
+)
 async def suggest_submit(
     request: Request, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
 ) -> Template | Redirect:
@@ -244,7 +246,7 @@ async def suggest_place_page(request: Request, code: FromPath[str], db_session: 
 
 
 @post(
-    "/suggest/{code:str}", opt=public(), request_max_body_size=MAX_BODY,
+    "/suggest/{code:str}", opt=public() | text_body(MAX_TEXT_BODY), request_max_body_size=MAX_BODY,
     exception_handlers={RequestEntityTooLarge: _too_large},
 )
 async def suggest_place_submit(

@@ -16,6 +16,7 @@ from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db import mark_writer
+from server.edge import text_body
 from server.i18n import gettext as _
 from server.security import public, signed_in
 from server.services import photos
@@ -120,7 +121,7 @@ def _meta(request: Request) -> dict[str, str]:
 
 
 # Public at the door: a push is from a signed-in user or carries a credential (docs/sync.md, "Authentication").
-@post("/sync/push", opt=public(), request_max_body_size=MAX_PUSH_BYTES, status_code=200)
+@post("/sync/push", opt=public() | text_body(MAX_PUSH_BYTES), request_max_body_size=MAX_PUSH_BYTES, status_code=200)
 async def push(request: Request, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]) -> Response[dict[str, Any]]:
     sender = await _sender(request, db_session)
     refused = _refusal(request, sender)
@@ -132,9 +133,9 @@ async def push(request: Request, db_session: NamedDependency[AsyncSession], sett
         batch = p.decode_push(await request.body())
     except p.BatchError as error:
         status = 413 if error.code == p.BATCH_TOO_LARGE else 400
-        return _error(status, error.code, _("The batch could not be read: %(detail)s") % {"detail": error.detail})
+        return _error(status, error.code, error.translated())
     if batch.device_id != _device_id(request):
-        return _error(400, p.MALFORMED, _("The batch could not be read: %(detail)s") % {"detail": "device_id"})
+        return _error(400, p.MALFORMED, _("The batch's device_id is not the one in the X-Shanzhi-Device header."))
     try:
         assert sender is not None
         outcomes = await engine.push(db_session, batch, context(request, settings, sender))
@@ -186,7 +187,7 @@ async def schema() -> Response[dict[str, Any]]:
     return Response(ops.schema_document(), headers={"Cache-Control": "no-cache"})
 
 
-@put("/sync/photos/{sha256:str}", opt=signed_in(), request_max_body_size=MAX_PHOTO_UPLOAD, status_code=201)
+@put("/sync/photos/{sha256:str}", opt=signed_in() | text_body(MAX_PHOTO_UPLOAD), request_max_body_size=MAX_PHOTO_UPLOAD, status_code=201)
 async def upload_photo(request: Request, sha256: FromPath[str], settings: NamedDependency[Settings]) -> Response[dict[str, Any]]:
     user = current_user(request)
     sender = ops.Sender(id=user.id, display_name=user.display_name, role=user.role.value) if user is not None else None

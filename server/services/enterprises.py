@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.i18n import N_
 from server.models import Enterprise, Place, Policy, PolicyPush, PolicyStatus, PushOutcome, Role, User
 from server.models.places import LEAF_KINDS
-from server.services import credit_code, policies
+from server.services import credit_code, exports, policies
 from server.services import policy_facets as facets
 from server.services.errors import InvalidInput, ServiceError
 
@@ -238,7 +238,7 @@ async def import_csv(session: AsyncSession, text: str, *, dry_run: bool = False)
         if None in row:
             report.problems.append(RowProblem(line, ServiceError(N_("This row has more cells than the header.")).translated()))
             continue
-        cell = {k: (v or "").strip() for k, v in row.items()}
+        cell = {k: exports.plain((v or "").strip()) for k, v in row.items()}
         row_problems: list[ServiceError] = []
         place_id = None
         if cell.get("place_code"):
@@ -297,7 +297,8 @@ class _Unsaved:
 
 
 async def export_csv(session: AsyncSession, f: EnterpriseFilter | None = None) -> str:
-    """The registry as CSV that Excel opens (UTF-8 with BOM, CRLF), in the import's columns."""
+    """The registry as CSV that Excel opens (UTF-8 with BOM, CRLF, no cell read as a formula), in the
+    import's columns."""
     places = dict((await session.execute(select(Place.id, Place.code))).all())
     workers = dict((await session.execute(select(User.id, User.username))).all())
     out = io.StringIO()
@@ -306,13 +307,13 @@ async def export_csv(session: AsyncSession, f: EnterpriseFilter | None = None) -
     writer.writerow(COLUMNS)
     query = select(Enterprise).where(*filter_clause(f or EnterpriseFilter())).order_by(Enterprise.name, Enterprise.id)
     for e in await session.scalars(query):
-        writer.writerow([
+        writer.writerow([exports.cell(value) for value in (
             e.credit_code, e.name, e.industry or "", e.size or "", e.stage or "",
             e.registered_on.isoformat() if e.registered_on else "", places.get(e.place_id, "") if e.place_id else "",
             "1" if e.is_key else "0", e.contact_name or "", e.contact_phone or "",
             workers.get(e.grid_worker_id, "") if e.grid_worker_id else "",
             *((e.liaisons or {}).get(level, "") for level in LIAISON_LEVELS),
-        ])
+        )])
     return out.getvalue()
 
 

@@ -10,23 +10,28 @@ import logging
 import struct
 import zlib
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.app import create_app
-from server.models import Appeal, AppealChannel, PlaceKind, Role, SubmitterKind
-from server.services import api_keys, appeals, places
+from server.models import Appeal, AppealChannel, Enterprise, MediationCase, PlaceKind, Role, SubmitterKind, Visit
+from server.services import api_keys, appeals, enterprises, places
+from server.services.credit_code import make_code, organisation_code
 from server.services.appeals import Actor, AppealInput
 from server.services.deadlines import TimeLimits
 from server.settings import Settings
 from tests.conftest import TEST_PASSWORD
 from tests.databases import Databases, run_isolated, settings_for
 from tests.helpers import Web
+from tests.integration.sync_world import PASSWORD as SYNC_PASSWORD, Device, make_world
 from tests.servers import LiveServer
 
 GOOD = {"audience": "resident", "category": "environment", "description": "楼道里堆满了杂物，影响通行。"}
@@ -137,14 +142,61 @@ async def test_big_text_bodies_are_refused_before_they_are_read(client: AsyncTes
     suggested = await client.post("/suggest", content=flood, headers={"content-type": "application/x-www-form-urlencoded"})
     login = await client.post("/login", content=flood[: 2 * 1024 * 1024], headers={"content-type": "application/x-www-form-urlencoded"})
     assert (suggested.status_code, login.status_code) == (413, 413)
-    # Refused on the declared length, before a byte of the body is read: a request that only claims
-    # to be big is refused the same way (how long it takes belongs in bench/, not here).
+    # Refused on the declared length: a request that only claims to be big is refused the same way
+    # (how long it takes belongs in bench/, not here; how much is read, in the test below).
     small = f"_csrf_token={token}&a=b".encode()
     claimed = await client.post(
         "/suggest", content=small,
         headers={"content-type": "application/x-www-form-urlencoded", "content-length": str(5 * 1024 * 1024)},
     )
     assert claimed.status_code == 413
+
+
+async def post_raw(app: Litestar, path: str, chunks: list[bytes], headers: dict[str, str]) -> tuple[int, int]:
+    """POST as a server hands a request to the app, one chunk per `receive`; (status, body bytes the app read)."""
+    read = 0
+    pending = list(chunks)
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal read
+        chunk = pending.pop(0) if pending else b""
+        read += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": bool(pending)}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "client": ("127.0.0.1", 50000),
+        "server": ("testserver.local", 80), "state": {},
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    return status, read
+
+
+async def test_a_big_text_body_is_refused_without_being_read(app: Litestar, client: AsyncTestClient, web: Web) -> None:
+    """A 15 MB `a=b&…` form to /suggest (whose limit is 16 MB, for photos) is refused having read at most
+    the 64 KB a text form may have, announced or streamed without a length (chunked): the server does
+    not parse it, and the rest of the upload is never waited for."""
+    token = await web.csrf("/suggest")
+    cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    flood = f"_csrf_token={token}&".encode() + b"a=b&" * (15 * 1024 * 1024 // 4)
+    chunks = [flood[i:i + 16 * 1024] for i in range(0, len(flood), 16 * 1024)]
+    form = {"content-type": "application/x-www-form-urlencoded", "cookie": cookie}
+    announced = await post_raw(app, "/suggest", chunks, {**form, "content-length": str(len(flood))})
+    streamed = await post_raw(app, "/suggest", chunks, form)
+    assert announced == (413, 0)
+    assert streamed[0] == 413 and streamed[1] <= 64 * 1024 + 16 * 1024
+    # Routes whose photos may be big take a text form of the app-wide size only.
+    staff_form = await post_raw(app, "/projects/00000000-0000-0000-0000-000000000000/updates", chunks, form)
+    assert staff_form[0] == 413 and staff_form[1] <= 256 * 1024 + 16 * 1024
+    # The server answers the next request as usual.
+    assert (await client.get("/healthz")).status_code == 200
 
 
 async def test_refused_submissions_count_towards_a_limit(web: Web) -> None:
@@ -164,6 +216,22 @@ async def test_no_spreadsheet_formula_leaves_in_an_export(web: Web, client: Asyn
     cells = [c for row in rows for c in row]
     assert "'=1+2" in cells and "'" + formula in cells and "'@SUM(A1)" in cells
     assert not [c for c in cells if c[:1] in {"=", "+", "-", "@", "\t", "\r"}]
+    # The enterprise registry and its import template too; the export still imports back unchanged.
+    data = enterprises.EnterpriseInput(credit_code=make_code("9", "1", "370102", organisation_code("00000077")), name=formula,
+                                       contact_name="@SUM(A1)", contact_phone="+86 531 8600 0000")
+    await enterprises.save(db, data)
+    await db.commit()
+    registry = (await client.get("/enterprises/export.csv")).content.decode("utf-8-sig")
+    template = (await client.get("/enterprises/import/template.csv")).content.decode("utf-8-sig")
+    cells = [c for text in (registry, template) for row in csv.reader(io.StringIO(text)) for c in row]
+    assert "'" + formula in cells and "'@SUM(A1)" in cells and "'+86 531 8600 0000" in cells
+    assert not [c for c in cells if c[:1] in {"=", "+", "-", "@", "\t", "\r"}]
+    token = await web.csrf("/enterprises/import")
+    imported = await client.post("/enterprises/import", data={"_csrf_token": token}, files={"file": ("e.csv", registry.encode(), "text/csv")})
+    assert imported.status_code == 200, imported.text[:300]
+    db.expire_all()
+    saved = await db.scalar(select(Enterprise))
+    assert saved is not None and (saved.name, saved.contact_name, saved.contact_phone, saved.version) == (formula, "@SUM(A1)", "+86 531 8600 0000", 2)
 
 
 @pytest.mark.parametrize("client_name", ["<b>K</b>", "热线 100%"])
@@ -218,6 +286,31 @@ async def test_a_nul_byte_in_a_form_or_a_cookie_is_no_500(web: Web, client: Asyn
     assert stored == "楼道里堆满了杂物，影响通行。"
     client.cookies.set("shanzhi_session", "abc\x00def")
     assert (await client.get("/suggest")).status_code == 200
+
+
+async def test_a_nul_byte_bound_for_a_json_column_is_no_500(web: Web, db: AsyncSession, people: dict[Role, str]) -> None:
+    """PostgreSQL refuses NUL in JSONB as in text (`\\u0000`): a mediation party's name is kept without it."""
+    await web.login(people[Role.STAFF], TEST_PASSWORD)
+    case = {"kind": "noise", "opened_on": datetime.now(UTC).date().isoformat(), "place_id": "", "mediator_id": "",
+            "summary": "楼上夜间噪声扰民，双方多次争执", "party_name": "宇文\x00拓海", "party_phone": "13800001234"}
+    saved = await web.post_form("/mediation/cases/new", case)
+    assert saved.status_code == 303, saved.text[:300]
+    assert [party["name"] for party in (await db.scalar(select(MediationCase.parties))) or []] == ["宇文拓海"]
+
+
+async def test_a_nul_byte_in_a_synced_visit_is_no_500(client: AsyncTestClient, web: Web, db: AsyncSession, settings: Settings) -> None:
+    """A batch that answered 500 would be sent again forever: a NUL in a visit's policies is dropped."""
+    world = await make_world(settings)
+    await web.login("grid", SYNC_PASSWORD)
+    phone = Device()
+    visit = phone.mutation("visit", "create", {
+        "subject_kind": "household", "subject_name": "东舍坊小区3号楼", "purpose": "first",
+        "place_id": str(world.compound.id), "policies": ["高龄\x00津贴"], "appeals": [],
+    })
+    pushed = await client.post("/sync/push", json=phone.batch(visit), headers=phone.headers)
+    assert pushed.status_code == 200, pushed.text[:300]
+    assert pushed.json()["results"][0]["status"] == "applied"
+    assert await db.scalar(select(Visit.policies)) == ["高龄津贴"]
 
 
 def test_a_forwarded_address_is_not_believed_from_an_unnamed_proxy(databases: Databases, tmp_path: Path) -> None:

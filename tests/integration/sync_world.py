@@ -110,3 +110,11 @@ def appeal_fields(description: str = "楼道灯坏了三天，晚上很黑", *, 
     }
     fields.update(extra)
     return fields
+
+
+async def push_results(client: Any, device: Any, *mutations: dict[str, Any]) -> list[dict[str, Any]]:
+    """`mutations` pushed as one batch of `device` through the app; the per-mutation results (the push must answer 200)."""
+    response = await client.post("/sync/push", json=device.batch(*mutations), headers=device.headers)
+    assert response.status_code == 200, response.text
+    results: list[dict[str, Any]] = response.json()["results"]
+    return results

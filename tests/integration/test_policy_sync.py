@@ -19,6 +19,7 @@ from server.services.policies import PolicyContent
 from server.settings import Settings
 from tests.helpers import Web
 from tests.integration.sync_world import PASSWORD, Device, World, make_world
+from tests.integration.sync_world import push_results as _push
 
 
 def code(n: int) -> str:
@@ -58,11 +59,6 @@ async def registry(world: World, db: AsyncSession) -> dict[str, UUID]:
     await db.commit()
     return made
 
-
-async def _push(client: AsyncTestClient, device: Device, *mutations: dict) -> list[dict]:
-    response = await client.post("/sync/push", json=device.batch(*mutations), headers=device.headers)
-    assert response.status_code == 200, response.text
-    return response.json()["results"]
 
 
 async def _pull(client: AsyncTestClient, device: Device) -> list[dict]:

@@ -32,7 +32,14 @@ from server.services.appeal_workflow import Action
 from server.services.appeals import ActionInput
 from server.settings import Settings
 from tests.helpers import Web
-from tests.integration.staff_cases import PHONE, Staffing, in_session, make_staffing, sign_in
+from tests.integration.staff_cases import (
+    PHONE,
+    Staffing,
+    in_session,
+    make_staffing,
+    sign_in,
+)
+from tests.integration.sync_world import push_results as _push
 
 WORKER = "grid-worker"  # the `people` fixture: display name 测试grid_worker
 DEVICE_TEXT = "楼道灯坏了，三楼和四楼都不亮，晚上很危险"
@@ -390,12 +397,6 @@ async def test_counts_come_from_one_statement_per_table(field: Field) -> None:
 
 
 # --- End to end: conflicts made by real pushes through the app ----------------------------------------------
-
-
-async def _push(client: AsyncTestClient, device: Any, *mutations: dict[str, Any]) -> list[dict[str, Any]]:
-    response = await client.post("/sync/push", json=device.batch(*mutations), headers=device.headers)
-    assert response.status_code == 200, response.text
-    return response.json()["results"]
 
 
 async def _as(web: Web, username: str) -> None:

@@ -14,25 +14,36 @@ from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.models import Appeal, AppealChannel, AppealEvent, AppealStatus, ReturnVisit, SyncConflict, SyncDevice, Visit
+from server.models import (
+    Appeal,
+    AppealChannel,
+    AppealEvent,
+    AppealStatus,
+    ReturnVisit,
+    SyncConflict,
+    SyncDevice,
+    Visit,
+)
 from server.services.appeal_workflow import Action
-from server.services.appeals import Actor, ActionInput, act
+from server.services.appeals import ActionInput, Actor, act
 from server.services.deadlines import TimeLimits
 from server.settings import Settings
 from sync.hlc import Clock, wall_clock_ms
 from tests.helpers import Web
-from tests.integration.sync_world import PASSWORD, Device, World, appeal_fields, make_world
+from tests.integration.sync_world import (
+    PASSWORD,
+    Device,
+    World,
+    appeal_fields,
+    make_world,
+)
+from tests.integration.sync_world import push_results as _push
 
 
 @pytest.fixture
 async def world(settings: Settings) -> World:
     return await make_world(settings)
 
-
-async def _push(client: AsyncTestClient, device: Device, *mutations: dict) -> list[dict]:
-    response = await client.post("/sync/push", json=device.batch(*mutations), headers=device.headers)
-    assert response.status_code == 200, response.text
-    return response.json()["results"]
 
 
 def _visit(device: Device, world: World, n: int = 3, **extra: object) -> dict:

@@ -24,7 +24,14 @@ from server.models import Appeal, Visit
 from server.settings import Settings
 from sync.protocol import MAX_BATCH
 from tests.helpers import Web
-from tests.integration.sync_world import PASSWORD, Device, World, appeal_fields, make_world
+from tests.integration.sync_world import (
+    PASSWORD,
+    Device,
+    World,
+    appeal_fields,
+    make_world,
+)
+from tests.integration.sync_world import push_results as _push
 
 SYNC_DIR = Path(__file__).resolve().parents[2] / "sync"
 
@@ -33,11 +40,6 @@ SYNC_DIR = Path(__file__).resolve().parents[2] / "sync"
 async def world(settings: Settings) -> World:
     return await make_world(settings)
 
-
-async def _push(client: AsyncTestClient, device: Device, *mutations: dict) -> list[dict]:
-    response = await client.post("/sync/push", json=device.batch(*mutations), headers=device.headers)
-    assert response.status_code == 200, response.text
-    return response.json()["results"]
 
 
 def _visit(device: Device, world: World, *appeals: dict, **extra: object) -> dict:

@@ -5,7 +5,8 @@
  *
  * Rules (docs/field.md, "Offline"): a form sent while the network is gone gets a page that says it was
  * not sent (never the browser's error page); a URL with a query string is never saved (it may carry
- * form data); saved pages are dropped when the session ends; at most PAGES_LIMIT pages are kept. */
+ * form data); saved pages are dropped when the session ends (every sign-in page asks for it: see
+ * PURGE_PAGES); at most PAGES_LIMIT pages are kept. */
 const VERSION = "__SW_VERSION__";
 const PRECACHE_URLS = __PRECACHE_URLS__; // the public shell, for every visitor
 const AUDIENCE_URLS = __AUDIENCE_URLS__; // cached when a signed-in page asks (message PRECACHE_AUDIENCE)
@@ -110,8 +111,12 @@ self.addEventListener("message", (event) => {
     event.waitUntil(precache([...new Set(urls)]).catch(() => null)); // what fails is cached on first use
 
   } else if (type === "PURGE_PAGES") {
-    // After sign-out: drop saved pages (they may hold personal data), keep the offline page.
-    event.waitUntil(purgePages());
+    // Signed out, or the session ended (a sign-in page asks): drop saved pages (they may hold personal
+    // data), keep the offline page; forget the outbox's reference data and who was signed in, so
+    // Background Sync pushes nobody's records with the next person's session. Unsent records stay.
+    event.waitUntil(
+      Promise.all([purgePages(), self.ShanzhiOutbox ? self.ShanzhiOutbox.forgetReferences().catch(() => null) : null]),
+    );
   }
 });
 
@@ -171,20 +176,34 @@ function endsSession(response) {
   return response.redirected && new URL(response.url).pathname.startsWith("/login");
 }
 
-async function purgePages() {
-  // Everything but the offline page (which must still be there when this happens offline).
-  const cache = await caches.open(PAGES_CACHE);
-  const keys = await cache.keys();
-  await Promise.all(keys.filter((key) => new URL(key.url).pathname !== OFFLINE_URL).map((key) => cache.delete(key)));
+// Changes to the saved pages run one after another, in the order they were asked for: a purge asked for
+// by the sign-in page is over before the next person's first page is saved, never half-way through it.
+let pagesQueue = Promise.resolve();
+
+function inTurn(step) {
+  const run = pagesQueue.then(step);
+  pagesQueue = run.catch(() => null);
+  return run;
 }
 
-async function putPage(request, response) {
-  const cache = await caches.open(PAGES_CACHE);
-  await cache.put(request, response);
-  const keys = await cache.keys();
-  // Oldest first (the Cache API keeps insertion order); the offline page is never dropped.
-  const extra = keys.filter((key) => new URL(key.url).pathname !== OFFLINE_URL).slice(0, Math.max(0, keys.length - PAGES_LIMIT));
-  await Promise.all(extra.map((key) => cache.delete(key)));
+function purgePages() {
+  // Everything but the offline page (which must still be there when this happens offline).
+  return inTurn(async () => {
+    const cache = await caches.open(PAGES_CACHE);
+    const keys = await cache.keys();
+    await Promise.all(keys.filter((key) => new URL(key.url).pathname !== OFFLINE_URL).map((key) => cache.delete(key)));
+  });
+}
+
+function putPage(request, response) {
+  return inTurn(async () => {
+    const cache = await caches.open(PAGES_CACHE);
+    await cache.put(request, response);
+    const keys = await cache.keys();
+    // Oldest first (the Cache API keeps insertion order); the offline page is never dropped.
+    const extra = keys.filter((key) => new URL(key.url).pathname !== OFFLINE_URL).slice(0, Math.max(0, keys.length - PAGES_LIMIT));
+    await Promise.all(extra.map((key) => cache.delete(key)));
+  });
 }
 
 async function savePage(url) {

@@ -9,6 +9,13 @@ const userId = body.dataset.user || "";
 const PENDING_LOGOUT = "shanzhi.pending-logout";
 const SUBMITTING = "shanzhi.submitting";
 const DRAFT_PREFIX = "shanzhi.draft:";
+// Drafts are personal data (a resident's name and phone): each is kept under the person signed in when it
+// was typed ("anon" when nobody was) and never shown to anyone else. Signing out drops them all; a session
+// that simply ended (an expired cookie) keeps the person's own until they sign in again (nothing typed is
+// lost), and the next page anyone else signs in to drops them. One typed with nobody signed in (the
+// suggestion box on a shared phone) lives an hour.
+const DRAFT_OWNER = userId ? `user-${userId}` : "anon";
+const ANONYMOUS_DRAFT_MS = 60 * 60 * 1000;
 
 // htmx sends the CSRF token as a header on every unsafe request.
 document.addEventListener("htmx:configRequest", (event) => {
@@ -28,7 +35,50 @@ const guardedForms = () =>
   [...document.querySelectorAll('form[method="post" i]')].filter((form) => !form.matches("[data-field-form], [data-checkin-form], [data-offline-form], .logout-form"));
 
 function draftKey(form) {
-  return `${DRAFT_PREFIX}${location.pathname}|${form.getAttribute("action") || ""}`;
+  return `${DRAFT_PREFIX}${DRAFT_OWNER}:${location.pathname}|${form.getAttribute("action") || ""}`;
+}
+
+function draftKeys() {
+  try {
+    return Object.keys(localStorage).filter((key) => key.startsWith(DRAFT_PREFIX));
+  } catch (error) {
+    return []; // storage disabled: there are no drafts
+  }
+}
+
+function forgetDraft(key) {
+  try {
+    localStorage.removeItem(key);
+  } catch (error) {
+    // nothing to clean
+  }
+}
+
+function dropDrafts() {
+  for (const key of draftKeys()) forgetDraft(key);
+}
+
+/** The values kept under `key`, or null; a draft that is not this page's to show is dropped. */
+function readDraft(key) {
+  const owner = key.slice(DRAFT_PREFIX.length).split(":", 1)[0];
+  let draft = null;
+  try {
+    draft = JSON.parse(localStorage.getItem(key) || "null");
+  } catch (error) {
+    draft = null;
+  }
+  const usable =
+    draft && typeof draft === "object" && draft.values && Number.isFinite(draft.savedAt) &&
+    (owner === DRAFT_OWNER || owner === "anon") &&
+    (owner !== "anon" || Date.now() - draft.savedAt < ANONYMOUS_DRAFT_MS);
+  // Another person's draft is dropped only on a page someone is signed in to: the offline page (which
+  // shows nobody) must not throw away what the signed-in worker typed.
+  if (!usable && (userId || owner === "anon" || !owner.startsWith("user-"))) forgetDraft(key);
+  return usable ? draft.values : null;
+}
+
+function sweepDrafts() {
+  for (const key of draftKeys()) readDraft(key);
 }
 
 function draftFields(form) {
@@ -47,7 +97,7 @@ function saveDraft(form) {
     }
   }
   try {
-    if (Object.keys(values).length) localStorage.setItem(draftKey(form), JSON.stringify(values));
+    if (Object.keys(values).length) localStorage.setItem(draftKey(form), JSON.stringify({ savedAt: Date.now(), values }));
     else localStorage.removeItem(draftKey(form));
   } catch (error) {
     // Storage full or disabled: the form still works, only the draft is not kept.
@@ -55,12 +105,7 @@ function saveDraft(form) {
 }
 
 function restoreDraft(form) {
-  let values = null;
-  try {
-    values = JSON.parse(localStorage.getItem(draftKey(form)) || "null");
-  } catch (error) {
-    values = null;
-  }
+  const values = readDraft(draftKey(form));
   if (!values) return;
   let restored = false;
   for (const field of draftFields(form)) {
@@ -123,11 +168,7 @@ function settleLastSubmission() {
   sessionStorage.removeItem(SUBMITTING);
   // The same for a refusal the server could not read the form of (413: photos too large).
   if (document.querySelector('[data-offline-kind="not-sent"], [data-keep-draft]')) return;
-  try {
-    localStorage.removeItem(submitted);
-  } catch (error) {
-    // nothing to clean
-  }
+  forgetDraft(submitted);
 }
 
 function guardForms(root = document) {
@@ -162,7 +203,12 @@ document.addEventListener("htmx:load", (event) => {
   guardForms(event.target);
   showNetworkState();
 });
+// The sign-in page (every time it is shown: after signing out, and when a session ended, by the server
+// or by the browser dropping an expired cookie) drops the saved pages and reference data the last person
+// left on this phone (their drafts stay theirs: see DRAFT_OWNER).
+const purgeHere = Boolean(document.querySelector("[data-purge-pages]"));
 settleLastSubmission();
+sweepDrafts();
 guardForms();
 showNetworkState();
 
@@ -180,15 +226,18 @@ async function waitingRecords() {
   }
 }
 
-async function dropPersonalData() {
-  // Saved pages and downloaded reference data may hold personal data; the outbox itself stays.
-  if (Outbox()) await Outbox().forgetReferences().catch(() => null);
+async function dropPersonalData({ keepDrafts = false } = {}) {
+  // Form drafts, saved pages and downloaded reference data may hold personal data. The outbox's
+  // records stay (nothing unsent is lost); who is signed in goes, so Background Sync pushes nothing.
+  if (!keepDrafts) dropDrafts();
   // getRegistration, not `ready`: `ready` never settles while no worker is active (first visit, a
   // failed install), and sign-out must never wait on it. A worker that is not active yet has saved no
-  // page but the offline one.
+  // page but the offline one. The worker also forgets the outbox's references (it finishes that even
+  // if this page is left at once, as a quick sign-in does).
   const registration = await navigator.serviceWorker?.getRegistration("/").catch(() => null);
   const worker = registration?.active || registration?.waiting || registration?.installing;
   worker?.postMessage({ type: "PURGE_PAGES" });
+  if (Outbox()) await Outbox().forgetReferences().catch(() => null);
 }
 
 function signOutDialog() {
@@ -275,6 +324,7 @@ async function finishOfflineSignOut() {
 }
 
 document.querySelector(".logout-form")?.addEventListener("submit", onSignOut);
+if (purgeHere) dropPersonalData({ keepDrafts: true });
 // The "not sent" page: back to the form, where what was typed is filled in again.
 document.querySelector("[data-history-back]")?.addEventListener("click", () => history.back());
 
@@ -399,7 +449,6 @@ async function registerServiceWorker() {
       if (installing.state === "installed" && navigator.serviceWorker.controller) offerUpdate(installing);
     });
   });
-  if (document.querySelector("[data-purge-pages]")) await dropPersonalData();
 }
 
 registerServiceWorker().catch((error) => console.warn("Service worker registration failed", error));

@@ -44,11 +44,8 @@ async def login_page(
         notice = _("Your session has ended. Please sign in again.")
     elif signed_out:
         notice = _("You have signed out.")
-    return render(
-        request, "auth/login.html",
-        # Signed out, or the session ended: pages saved on the phone (with personal data) are dropped.
-        username="", next=safe_next(next, ""), error=None, notice=notice, purge_pages=signed_out or expired,
-    )
+    # The page itself drops what was saved on the phone (auth/login.html), whatever brought the person here.
+    return render(request, "auth/login.html", username="", next=safe_next(next, ""), error=None, notice=notice)
 
 
 @post("/login", opt=public())

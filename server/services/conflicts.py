@@ -224,10 +224,12 @@ def _choice(conflict: SyncConflict, choice: ConflictResolution | str) -> Conflic
 
 
 async def _appeal_of(session: AsyncSession, conflict: SyncConflict) -> Appeal:
-    appeal = await session.get(Appeal, conflict.entity_id) if conflict.entity == "appeal" else None
-    if appeal is None:
+    """The conflict's case, locked for the rest of the transaction and read as last committed (a push or
+    a staff action writing it at the same moment goes first or waits: no write of either is lost)."""
+    found = await appeals.lock(session, [conflict.entity_id]) if conflict.entity == "appeal" else []
+    if not found:
         raise ServiceError(N_("The case of this conflict no longer exists."))
-    return appeal
+    return found[0]
 
 
 async def _server_stamp(session: AsyncSession, appeal: Appeal, names: list[str]) -> str:

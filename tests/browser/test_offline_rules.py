@@ -5,7 +5,8 @@
 - sign-out warns of records still waiting, syncs them first if asked, and works offline;
 - /login opened offline shows the offline page, not the browser's error page;
 - a weak signal (the server does not answer) falls back to the saved page after a few seconds;
-- an address with a query string is never saved; saved pages go when the session ends;
+- an address with a query string is never saved; saved pages go when the session ends, also when
+  the browser simply dropped an expired session cookie; at most 60 pages are kept;
 - the outbox keeps queued records through a database upgrade, retries a failed open, abandons a
   stalled photo upload (the next sync sends it), and Background Sync pushes only the signed-in
   user's device.
@@ -225,6 +226,75 @@ def test_saved_pages_go_when_the_session_ends(page: Page, live_server: LiveServe
     page.goto("/staff")
     expect(page).to_have_url(re.compile(r"/login\?next=/staff&expired=1$"))
     wait_until(page, "async () => !(await (await caches.open('shanzhi-pages')).match('/appeals'))", timeout=15_000)
+
+
+def test_saved_pages_go_when_the_browser_drops_an_expired_session(page: Page, context: BrowserContext, live_server: LiveServer) -> None:
+    """The session cookie reached its Max-Age (the server's record ends at the same moment): the browser
+    stops sending it, so the server cannot tell anyone was signed in. The sign-in page the next page lands
+    on still drops the saved pages, the reference data and who was signed in; a record still waiting
+    stays on the phone and goes in when its worker signs in again."""
+    user_id = _grid_user_id(live_server)
+    sign_in(page, "grid")
+    field_ready(page)
+    wait_for_saved_pages(page)
+    context.set_offline(True)
+    description = "会话过期前登记的诉求：小区东门护栏倒了"
+    quick_appeal(page, description)
+    context.clear_cookies()
+    context.set_offline(False)
+    page.goto("/grid")
+    expect(page).to_have_url(re.compile(r"/login\?next=/grid$"))
+    wait_until(
+        page,
+        """async () => !(await (await caches.open('shanzhi-pages')).match('/grid'))
+            && (await ShanzhiOutbox.currentUser()) === null""",
+        timeout=15_000,
+    )
+    assert page.evaluate("async (user) => (await ShanzhiOutbox.counts(user)).pending", user_id) == 1, "nothing unsent is lost"
+    assert page.evaluate("async (user) => (await ShanzhiOutbox.refs(user, 'place')).length", user_id) == 0
+    assert_accessible(page)
+    context.set_offline(True)
+    page.goto("/grid")
+    expect(page.get_by_role("heading", name="当前没有网络")).to_be_visible()
+    expect(page.get_by_role("heading", name="王网格，您好")).to_have_count(0)
+    context.set_offline(False)
+    assert appeals_described(live_server, description) == 0
+    sign_in(page, "grid")
+    field_ready(page)
+    for _ in range(100):
+        if appeals_described(live_server, description) == 1:
+            break
+        page.wait_for_timeout(200)
+    assert appeals_described(live_server, description) == 1
+
+
+PAGES_LIMIT = 60  # pwa/service-worker.js; docs/field.md says so to the people using the phone
+
+
+def test_at_most_sixty_pages_are_kept_the_oldest_go_first(page: Page, context: BrowserContext, live_server: LiveServer) -> None:
+    """Staff open more cases than the phone keeps: the newest pages stay (the last one opens offline),
+    the first ones went, and the offline page is always there."""
+
+    async def case_references(session: Any) -> list[str]:
+        return list(await session.scalars(select(Appeal.reference).order_by(Appeal.reference).limit(PAGES_LIMIT + 2)))
+
+    references = in_db(live_server.settings, case_references)
+    assert len(references) == PAGES_LIMIT + 2
+    sign_in(page, "staff")
+    controlled(page)
+    for reference in references:
+        page.goto(f"/appeals/{reference}", wait_until="commit")
+    last = f"/appeals/{references[-1]}"
+    wait_saved(page, last)
+    keys = page.evaluate("async () => (await (await caches.open('shanzhi-pages')).keys()).map((r) => new URL(r.url).pathname)")
+    assert len(keys) <= PAGES_LIMIT
+    assert "/offline" in keys
+    assert f"/appeals/{references[0]}" not in keys, "the oldest pages go first"
+    assert f"/appeals/{references[-2]}" in keys
+    context.set_offline(True)
+    page.goto(last)
+    expect(page.get_by_role("heading", name=re.compile(references[-1]))).to_be_visible()
+    context.set_offline(False)
 
 
 # --- the outbox under browser faults ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """What two people (or phones) do at once, on real concurrent connections, on SQLite and PostgreSQL
-(issue 9): edits of one field from one base, two staff actions on one case, and a pull that runs
-while a slow transaction is still open.
+(issue 9): edits of one field from one base, two staff actions on one case, staff taking a device's
+value while a phone's edit of the same case commits, and a pull that runs while a slow transaction
+is still open.
 
 SQLite takes one writer at a time (server/db.py, the write queue); PostgreSQL locks the case rows
 (SELECT ... FOR UPDATE). Either way the outcome below must hold."""
@@ -17,11 +18,11 @@ from pathlib import Path
 import httpx
 import msgspec
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from server.db import make_alchemy_config, mark_writer, session_scope
 from server.models import Appeal, AppealChannel, AppealEvent, Role, SubmitterKind, SyncConflict, User
-from server.services import accounts, appeals
+from server.services import accounts, appeals, conflicts
 from server.services.appeal_workflow import Action
 from server.services.appeals import ActionInput, Actor, AppealInput, StaleCase
 from server.services.deadlines import TimeLimits
@@ -30,7 +31,7 @@ from server.services import field_sync
 from sync import engine
 from sync import protocol as p
 from sync import pull as pulling
-from sync.hlc import Clock
+from sync.hlc import Clock, wall_clock_ms
 from tests.databases import Databases, run_isolated, settings_for
 from tests.helpers import CSRF_RE
 from tests.integration.sync_world import PASSWORD, Device, World, appeal_fields, build_world
@@ -165,6 +166,91 @@ async def test_two_staff_acting_at_once_one_wins_the_other_is_told_to_reload(
     assert stored is not None and stored.version == seen + 1
     assert stored.resolution_note == "已更换灯泡"
     assert [e.note for e in resolves] == ["已更换灯泡"]
+
+
+async def _until_someone_waits(config: SQLAlchemyAsyncConfig) -> None:
+    """Until another connection waits for a row lock (PostgreSQL). On SQLite the second writer waits
+    in the write queue before it reads anything: a moment for it to get there is enough."""
+    if config.get_engine().dialect.name != "postgresql":
+        await asyncio.sleep(0.2)
+        return
+    waiting = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+    async with config.get_engine().connect() as connection:
+        for _ in range(200):
+            if await connection.scalar(waiting):
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError("the second writer never reached the case")
+
+
+async def test_staff_taking_a_devices_value_while_a_phone_edits_the_case_loses_no_write(
+    config: SQLAlchemyAsyncConfig, settings: Settings
+) -> None:
+    """Staff resolve an edit conflict with "take the device's value" while another phone's edit of the same
+    case is being committed: the resolution waits for that edit and writes on top of it. The case keeps
+    both values, and its version counts both writes (a phone's next edit from it is not mistaken)."""
+    world, workers = await _world(config)
+    case = await _case(config, settings, world, workers[0])
+    server_clock = Clock("server")
+    late_id = uuid.uuid4()
+    first, late = Device(), Device(id=late_id, clock=Clock(str(late_id), now_ms=lambda: wall_clock_ms() - 60_000))
+    # The late phone edited a minute earlier (an older clock) but pushes second, from the same base: a
+    # conflict that kept the current value; staff will take the phone's.
+    late_edit = late.mutation("appeal", "update", {"description": "张网格：楼道灯坏了，一楼到三楼都不亮"}, entity_id=case.id, base_version=1)
+    first_edit = first.mutation("appeal", "update", {"description": "王网格：楼道灯坏了，已报物业"}, entity_id=case.id, base_version=1)
+    for worker, device, edit in [(workers[0], first, first_edit), (workers[1], late, late_edit)]:
+        mark_writer()
+        async with session_scope(config) as session:
+            await engine.push(session, p.decode_push(msgspec.json.encode(device.batch(edit))), field_sync.context_for(worker, settings, server_clock))
+    async with config.get_session() as session:
+        [conflict] = list(await session.scalars(select(SyncConflict).where(SyncConflict.entity_id == case.id)))
+        before = await session.get(Appeal, case.id)
+        assert before is not None and before.description == first_edit["fields"]["description"]
+        base = before.version
+    phone_has_lock = asyncio.Event()
+    let_phone_commit = asyncio.Event()
+
+    async def phone_edits() -> str:
+        mark_writer()  # POST /sync/push
+        edit = first.mutation("appeal", "update", {"location_detail": "3号楼2单元楼道"}, entity_id=case.id, base_version=base)
+        batch = p.decode_push(msgspec.json.encode(first.batch(edit)))
+        async with config.get_session() as session:
+            [outcome] = await engine.push(session, batch, field_sync.context_for(workers[0], settings, server_clock))
+            phone_has_lock.set()
+            await let_phone_commit.wait()
+            await session.commit()
+        return outcome.status
+
+    async def staff_take_the_device_value() -> None:
+        mark_writer()  # POST /sync/conflicts/{id}
+        async with config.get_session() as session:
+            staff = await session.get(User, world.users["staff"])
+            found = await conflicts.get_conflict(session, conflict.id)
+            assert staff is not None and found is not None
+            await conflicts.resolve(
+                session, found, "take_device", actor=Actor.for_user(staff), note="以现场核实为准",
+                limits=TimeLimits.from_settings(settings), uploads_dir=settings.uploads_dir,
+            )
+            await session.commit()
+
+    phone = asyncio.create_task(phone_edits())
+    await phone_has_lock.wait()
+    staff = asyncio.create_task(staff_take_the_device_value())
+    await _until_someone_waits(config)
+    let_phone_commit.set()
+    assert await phone == p.APPLIED
+    await staff
+
+    async with config.get_session() as session:
+        stored = await session.get(Appeal, case.id)
+        edits = await session.scalar(
+            select(func.count()).select_from(AppealEvent).where(AppealEvent.appeal_id == case.id, AppealEvent.action == "edit")
+        )
+    assert stored is not None
+    assert stored.description == late_edit["fields"]["description"]
+    assert stored.location_detail == "3号楼2单元楼道"
+    assert stored.version == base + 2, "a write was counted once for two changes: the next edit from this version would be taken as fresh"
+    assert edits == stored.version - 1
 
 
 async def test_a_pull_during_a_slow_transaction_misses_nothing(config: SQLAlchemyAsyncConfig, settings: Settings) -> None:

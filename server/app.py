@@ -183,7 +183,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     alchemy = make_alchemy_config(settings)
     assets = AssetManifest(release=settings.release)
     accounts.use_hashing(settings.password_hashing)
-    notifications.configure_channels(notifications.channels_for(settings.notify_webhook_url))
+    notifications.configure_channels(notifications.channels_for(settings.notify_webhook_url), public_url=settings.public_url)
     session_config = SessionConfig(
         key=SESSION_COOKIE,
         max_age=settings.session_max_age,

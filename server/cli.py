@@ -92,7 +92,7 @@ def worker(interval: float) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = _settings()
-    notifications.configure_channels(notifications.channels_for(settings.notify_webhook_url))
+    notifications.configure_channels(notifications.channels_for(settings.notify_webhook_url), public_url=settings.public_url)
 
     async def run() -> None:
         config = make_alchemy_config(settings)

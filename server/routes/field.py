@@ -106,12 +106,16 @@ async def subjects_of(session: AsyncSession, user: CurrentUser, limit: int = SUB
     return [Subject(kind, name, at) for kind, name, at in rows]
 
 
-async def appeals_in_scope(session: AsyncSession, user: CurrentUser, statuses: frozenset[AppealStatus]) -> list[Appeal]:
-    """Cases assigned to this worker or created by them, in the given states, newest first."""
+async def appeals_in_scope(
+    session: AsyncSession, user: CurrentUser, statuses: frozenset[AppealStatus], *, editable: bool = False
+) -> list[Appeal]:
+    """Cases assigned to this worker or created by them (`editable`: every case their phone may edit,
+    appeal_scope.worker_cases), in the given states, newest first."""
+    scope = appeal_scope.worker_cases(user.id, user.place_id) if editable else appeal_scope.responsible_cases(user.id)
     return list(
         await session.scalars(
             select(Appeal)
-            .where(appeal_scope.responsible_cases(user.id), Appeal.status.in_(statuses))
+            .where(scope, Appeal.status.in_(statuses))
             .order_by(Appeal.received_at.desc())
             .limit(200)
         )
@@ -212,7 +216,7 @@ async def appeal_edit_form(request: Request, db_session: NamedDependency[AsyncSe
     # page works from the cache for any case the device knows.
     user = _user(request)
     grid = await grid_places(db_session, user)
-    open_cases = await appeals_in_scope(db_session, user, OPEN)
+    open_cases = await appeals_in_scope(db_session, user, OPEN, editable=True)
     return render(request, "field/appeal_edit.html", **_common(user, grid, open_cases=open_cases))
 
 

@@ -34,7 +34,7 @@ from server.models import (
 )
 from server.services import appeal_scope, appeals, places
 from server.services.appeal_catalog import BY_CODE
-from server.services.appeal_workflow import OPEN, Action, CaseFacts, available
+from server.services.appeal_workflow import OPEN, Action, available
 from server.services.deadlines import TimeLimits, Urgency, in_date_range, limit_urgency_clause
 
 PAGE_SIZE = 50
@@ -422,7 +422,6 @@ async def case_file(session: AsyncSession, appeal: Appeal, actor: appeals.Actor,
     merged_into = (
         await session.scalar(select(Appeal.reference).where(Appeal.id == appeal.merged_into_id)) if appeal.merged_into_id else None
     )
-    mine = [s for s in summons if actor.department_id is not None and s.department_id == actor.department_id]
     file = CaseFile(
         appeal=appeal,
         place=await session.get(Place, appeal.place_id) if appeal.place_id else None,
@@ -437,14 +436,7 @@ async def case_file(session: AsyncSession, appeal: Appeal, actor: appeals.Actor,
         resolution=None if appeal.status in {AppealStatus.REJECTED, AppealStatus.MERGED} else limit_state(appeal, "resolution", limits, now),
     )
     # The same table and guards `appeals.act` checks: the page offers exactly what would be accepted.
-    file.actions = available(
-        CaseFacts(
-            status=appeal.status, department_id=appeal.department_id, assignee_id=appeal.assignee_id,
-            created_by_id=appeal.created_by_id, is_complex=appeal.is_complex, evaluation=appeal.evaluation,
-            has_return_visit=bool(visits), summoned=bool(mine), summoned_unreported=any(s.reported_at is None for s in mine),
-        ),
-        actor,
-    )
+    file.actions = available(appeals.facts_of(appeal, actor, has_return_visit=bool(visits), summons=summons), actor)
     if appeal.visit_id:
         file.visit = await session.get(Visit, appeal.visit_id)
         if file.visit is not None and file.visit.worker_id:

@@ -1,9 +1,10 @@
 """Which cases a grid worker may see and edit: one rule, written once as SQL and once in Python (and a
-table test holds them equal, tests/unit/test_appeal_scope.py).
+table test holds them equal, tests/integration/test_appeal_scope.py).
 
 A grid worker sees a case that is assigned to them, that they collected, or that is at a place of
 their grid (the grid itself or a place under it). The same rule decides the ledger, the case page,
-the sync pull, and which cases a worker's phone may edit; what workflow actions they may take on it
+the sync pull, which cases a worker's phone may edit and the field app's list of them
+(/field/appeals/edit); what workflow actions they may take on it
 is the transition table's (appeal_workflow: ASSIGNED_WORKER, ASSIGNED_OR_COLLECTING)."""
 
 from __future__ import annotations

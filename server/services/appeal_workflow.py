@@ -4,7 +4,8 @@ it, and on which cases (guards).
 "问题收集 → 分类转办 → 限时办结 → 反馈评价". This table is the one place the rules live: the service
 checks `refusal()` before every change, the case page offers exactly the actions `available()`
 returns (the same check), and tests walk every (state, action, principal) combination. A target that
-depends on what is submitted (an evaluation of 不满意 sends the case back) is a function in the table.
+depends on what is submitted (an evaluation of 不满意 sends the case back) is a function in the table,
+and so is a rule on what is submitted (a `Check`: no second evaluation at a return visit).
 """
 
 from __future__ import annotations
@@ -93,6 +94,17 @@ def _assigned_or_collecting_worker(facts: CaseFacts, actor: Any) -> bool:
     return _assigned_worker(facts, actor) or collected
 
 
+@dataclass(frozen=True)
+class Check:
+    """A rule on what is submitted with the action: `holds(facts, payload)`; when it does not, `refusal`
+    (a msgid) about `field`, a 409 like a state rule. Only `act` knows the payload: `available()` offers
+    the action, and the form says what may not be sent with it."""
+
+    holds: Callable[[CaseFacts, Any], bool]
+    refusal: str
+    field: str
+
+
 OWN_DEPARTMENT = Guard(_department_case, N_("This case is not assigned to your department."), scope=True)
 ASSIGNED_WORKER = Guard(_assigned_worker, N_("This case is not assigned to you."), scope=True)
 ASSIGNED_OR_COLLECTING = Guard(_assigned_or_collecting_worker, N_("This case is not assigned to you."), scope=True)
@@ -119,6 +131,7 @@ class Transition:
     guards: tuple[Guard, ...] = field(default=())
     # States from which only some principals may take the action (beyond `sources`).
     sources_for: Mapping[Principal, frozenset[S]] = field(default_factory=dict)
+    checks: tuple[Check, ...] = field(default=())  # rules on what is submitted
 
     def starts_from(self, status: S, principal: Principal) -> bool:
         return status in self.sources or status in self.sources_for.get(principal, ())
@@ -170,6 +183,12 @@ TRANSITIONS: dict[Action, Transition] = {
             STAFF_SIDE | {Role.GRID_WORKER},
             N_("Record return visit"),
             guards=(ASSIGNED_OR_COLLECTING,),
+            # Evaluated already (by the resident, or at an earlier visit): the resident may change their
+            # own on the tracking page; a visit records no second one.
+            checks=(Check(
+                lambda f, payload: getattr(payload, "evaluation", None) is None or f.status is S.RESOLVED,
+                N_("This case has already been evaluated."), "evaluation",
+            ),),
         ),
         # The resident may give or change their own evaluation until the case is closed; staff or a
         # grid worker may record one for them only while the case is not evaluated yet.
@@ -256,10 +275,12 @@ class Refusal:
     message: str  # msgid
     params: dict[str, Any]
     scope: bool  # the actor may not act on this case at all (403), rather than not now (409)
+    field: str | None = None  # the submitted value refused (a Check)
 
 
-def refusal(facts: CaseFacts, action: Action, actor: Any) -> Refusal | None:
-    """Why this actor may not take this action on this case now, or None: the table, then the guards."""
+def refusal(facts: CaseFacts, action: Action, actor: Any, payload: Any = None) -> Refusal | None:
+    """Why this actor may not take this action on this case now, or None: the table, then the guards,
+    then (given what is submitted, `payload`) the checks."""
     transition = TRANSITIONS.get(action)
     if transition is None or actor.principal not in transition.principals:
         return Refusal(N_("Your role cannot take this action."), {}, scope=True)
@@ -270,9 +291,14 @@ def refusal(facts: CaseFacts, action: Action, actor: Any) -> Refusal | None:
     for guard in transition.guards:
         if not guard.holds(facts, actor):
             return Refusal(guard.refusal, {}, scope=guard.scope)
+    if payload is not None:
+        for check in transition.checks:
+            if not check.holds(facts, payload):
+                return Refusal(check.refusal, {}, scope=False, field=check.field)
     return None
 
 
 def available(facts: CaseFacts, actor: Any) -> list[Action]:
-    """The actions to offer this actor on this case: exactly those `refusal` lets through."""
+    """The actions to offer this actor on this case: exactly those `refusal` lets through (before
+    anything is submitted: the checks are the form's to explain)."""
     return [action for action in TRANSITIONS if refusal(facts, action, actor) is None]

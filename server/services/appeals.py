@@ -62,6 +62,9 @@ MAX_NOTE = 2000
 PHONE_RE = re.compile(r"^[0-9+\-() ]{5,20}$")
 TRACKING_BYTES = 15  # 120 bits, comfortably over the 80 the issue asks for
 
+# The query-code SMS as worded before it carried an absolute link: kept for messages queued before then.
+QUERY_CODE_BEFORE_LINK = N_("Your case %(reference)s has been received. Query code: %(query_code)s. Enter both on the case tracking page (/track).")
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -297,11 +300,14 @@ async def submit(
             )
         )
     if appeal.submitter_phone:
-        # The resident left a number: the reference and 查询码 reach them by SMS too (X6 channels).
+        # The resident left a number: the reference and 查询码 reach them by SMS too (X6 channels). Messages
+        # are translated when sent: the wording before the absolute link stays in the catalogs for rows
+        # queued before it changed (QUERY_CODE_BEFORE_LINK).
         notifications.text_phone(
             session, appeal.submitter_phone, "query_code",
-            N_("Your case %(reference)s has been received. Query code: %(query_code)s. Enter both on the case tracking page (/track)."),
-            {"reference": appeal.reference, "query_code": appeal.query_code}, appeal_id=appeal.id,
+            N_("Your case %(reference)s has been received. Query code: %(query_code)s. Enter both on the case tracking page (%(track_url)s)."),
+            {"reference": appeal.reference, "query_code": appeal.query_code, "track_url": notifications.public_link("/track")},
+            appeal_id=appeal.id,
         )
     if not batched:
         await session.flush()
@@ -397,24 +403,34 @@ class ScopeError(WorkflowError):
     """The actor's role may take the action, but not on this case (another department's, another worker's)."""
 
 
-async def case_facts(session: AsyncSession, appeal: Appeal, actor: Actor) -> CaseFacts:
-    """What the workflow's guards need, read once for this case and actor."""
-    has_return_visit = await session.scalar(select(ReturnVisit.id).where(ReturnVisit.appeal_id == appeal.id).limit(1)) is not None
-    summoned = unreported = False
-    if actor.principal == Role.DEPARTMENT and actor.department_id is not None:
-        rows = list(await session.scalars(
-            select(Summons.reported_at).where(Summons.appeal_id == appeal.id, Summons.department_id == actor.department_id)
-        ))
-        summoned, unreported = bool(rows), any(r is None for r in rows)
+def _summoned_here(actor: Actor) -> bool:
+    return actor.principal == Role.DEPARTMENT and actor.department_id is not None
+
+
+def facts_of(appeal: Appeal, actor: Actor, *, has_return_visit: bool, summons: Sequence[Summons]) -> CaseFacts:
+    """What the workflow's guards need, from what is loaded (`summons`: the case's, or at least the
+    actor's department's): the one place they are put together, for `act` and for the case page."""
+    mine = [s for s in summons if _summoned_here(actor) and s.department_id == actor.department_id]
     return CaseFacts(
         status=appeal.status, department_id=appeal.department_id, assignee_id=appeal.assignee_id,
         created_by_id=appeal.created_by_id, is_complex=appeal.is_complex, evaluation=appeal.evaluation,
-        has_return_visit=has_return_visit, summoned=summoned, summoned_unreported=unreported,
+        has_return_visit=has_return_visit, summoned=bool(mine), summoned_unreported=any(s.reported_at is None for s in mine),
     )
 
 
+async def case_facts(session: AsyncSession, appeal: Appeal, actor: Actor) -> CaseFacts:
+    """What the workflow's guards need, read once for this case and actor."""
+    has_return_visit = await session.scalar(select(ReturnVisit.id).where(ReturnVisit.appeal_id == appeal.id).limit(1)) is not None
+    summons: list[Summons] = []
+    if _summoned_here(actor):
+        summons = list(await session.scalars(
+            select(Summons).where(Summons.appeal_id == appeal.id, Summons.department_id == actor.department_id)
+        ))
+    return facts_of(appeal, actor, has_return_visit=has_return_visit, summons=summons)
+
+
 def _refuse(found: Refusal) -> WorkflowError:
-    return (ScopeError if found.scope else WorkflowError)(found.message, **found.params)
+    return (ScopeError if found.scope else WorkflowError)(found.message, field=found.field, **found.params)
 
 
 class StaleCase(WorkflowError):
@@ -558,7 +574,7 @@ async def act(
     handler in STEPS."""
     payload = payload or ActionInput()
     await lock_as_seen(session, appeal, seen_version)
-    found = refusal(await case_facts(session, appeal, actor), action, actor)
+    found = refusal(await case_facts(session, appeal, actor), action, actor, payload)
     if found is not None:
         raise _refuse(found)
     before = appeal.status
@@ -697,10 +713,7 @@ async def _return_visit(step: Step) -> None:
     payload, appeal = step.payload, step.appeal
     if payload.method is None:
         raise ServiceError(N_("Choose how the return visit was made."), field="method")
-    if payload.evaluation is not None and appeal.status is not AppealStatus.RESOLVED:
-        # Evaluated already (by the resident, or at an earlier visit): the resident may change their
-        # own on the tracking page; a visit records no second one.
-        raise WorkflowError(N_("This case has already been evaluated."), field="evaluation")
+    # An evaluation on a case evaluated already is the table's to refuse (its check), before this runs.
     step.session.add(ReturnVisit(
         appeal_id=appeal.id, visitor_id=step.actor.user_id, visited_at=step.now, method=payload.method, note=step.note,
         visit_id=payload.visit_id,

@@ -110,6 +110,7 @@ class PushOutcomeFields(msgspec.Struct, kw_only=True):
 class AppealUpdateFields(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Only the details sent are changed; a detail sent as null (or "") is cleared."""
 
+    # Exactly appeals.EDITABLE_DETAILS (a test of /sync/schema.json holds them equal).
     description: str | None | msgspec.UnsetType = msgspec.UNSET
     location_detail: str | None | msgspec.UnsetType = msgspec.UNSET
     submitter_name: str | None | msgspec.UnsetType = msgspec.UNSET

@@ -81,6 +81,7 @@ class WebhookChannel:
 
 
 _channels: list[Channel] = []
+_public_base: list[str] = [""]  # SHANZHI_PUBLIC_URL, for links in messages sent outside
 
 
 def channels_for(webhook_url: str | None) -> list[Channel]:
@@ -89,8 +90,16 @@ def channels_for(webhook_url: str | None) -> list[Channel]:
     return [WebhookChannel(webhook_url)] if webhook_url else []
 
 
-def configure_channels(channels: Iterable[Channel]) -> None:
+def configure_channels(channels: Iterable[Channel], *, public_url: str | None = None) -> None:
+    """The outbound channels, and the public address links in outbound messages are built on."""
     _channels[:] = list(channels)
+    _public_base[0] = public_url or ""
+
+
+def public_link(path: str) -> str:
+    """A link for a message read outside the app (an SMS): absolute on SHANZHI_PUBLIC_URL when it is
+    set; otherwise the path alone (a message has no request whose host could stand in)."""
+    return f"{_public_base[0]}{path}"
 
 
 def channels() -> list[Channel]:

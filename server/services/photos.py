@@ -13,9 +13,9 @@ import io
 import json
 import os
 import shutil
-import threading
 import time
 import warnings
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +34,10 @@ MAX_EDGE = 1600
 MAX_PIXELS = 50_000_000
 ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "HEIF", "MPO"}
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own guard, behind ours
-_DECODE_SLOTS = threading.BoundedSemaphore(2)  # decodes at once, per process
+DECODES_AT_ONCE = 2  # per event loop (one per server process)
+# Taken on the loop, before a thread is asked for: a decode waiting its turn holds no thread of the
+# default pool, which password hashing and the other off-loop work share.
+_decode_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 STAGED_RETENTION_SECONDS = 7 * 24 * 3600  # an uploaded photo no sync used is deleted after this
 
 
@@ -87,21 +90,20 @@ def normalise_photo(raw: bytes) -> ProcessedPhoto:
     """The photo as a JPEG, upright, at most MAX_EDGE px on its long side, with no metadata at all.
     CPU work: call it through `process_photos` (off the event loop), never on it."""
     check_photo(raw)
-    with _DECODE_SLOTS:
-        try:
-            with Image.open(io.BytesIO(raw)) as image:
-                image.draft("RGB", (MAX_EDGE, MAX_EDGE))  # JPEG: decode at a reduced scale when it can
-                image = ImageOps.exif_transpose(image)
-                image = image.convert("RGB")
-                image.thumbnail((MAX_EDGE, MAX_EDGE))
-                # A fresh encode from pixels only; `info` would carry a JPEG comment (COM segment),
-                # EXIF, ICC or XMP into the new file, so it goes.
-                image.info = {}
-                out = io.BytesIO()
-                image.save(out, format="JPEG", quality=82, optimize=True)
-                data = out.getvalue()
-        except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as exc:
-            raise _not_an_image() from exc
+    try:
+        with Image.open(io.BytesIO(raw)) as image:
+            image.draft("RGB", (MAX_EDGE, MAX_EDGE))  # JPEG: decode at a reduced scale when it can
+            image = ImageOps.exif_transpose(image)
+            image = image.convert("RGB")
+            image.thumbnail((MAX_EDGE, MAX_EDGE))
+            # A fresh encode from pixels only; `info` would carry a JPEG comment (COM segment),
+            # EXIF, ICC or XMP into the new file, so it goes.
+            image.info = {}
+            out = io.BytesIO()
+            image.save(out, format="JPEG", quality=82, optimize=True)
+            data = out.getvalue()
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as exc:
+        raise _not_an_image() from exc
     return ProcessedPhoto(hashlib.sha256(data).hexdigest(), image.width, image.height, len(data), data=data)
 
 
@@ -113,11 +115,23 @@ def check_photos(raws: Sequence[bytes]) -> None:
         check_photo(raw)
 
 
+def _slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _decode_slots.get(loop)
+    if slots is None:
+        slots = _decode_slots[loop] = asyncio.Semaphore(DECODES_AT_ONCE)
+    return slots
+
+
 async def process_photos(raws: Sequence[bytes]) -> list[ProcessedPhoto]:
-    """Check every photo's header first (so a refused one costs nothing), then decode them off the loop.
-    The first refused photo raises ServiceError."""
+    """Check every photo's header first (so a refused one costs nothing), then decode them off the loop,
+    at most DECODES_AT_ONCE at a time. The first refused photo raises ServiceError."""
     check_photos(raws)
-    return [await asyncio.to_thread(normalise_photo, raw) for raw in raws]
+    processed = []
+    for raw in raws:
+        async with _slots():
+            processed.append(await asyncio.to_thread(normalise_photo, raw))
+    return processed
 
 
 def save_photo(photo: ProcessedPhoto, uploads_dir: Path) -> StoredPhoto:

@@ -1,11 +1,12 @@
 """One rule for which cases a grid worker may see and edit (server/services/appeal_scope.py), as a table:
 every combination of (assigned, collected, at a place of the grid / of another grid / nowhere) gives the
 same answer as SQL (ledger, case page, pull) and in Python (a phone's edit), and the case page, the
-pull and a sync edit follow it."""
+pull, a sync edit and the field app's list of cases to edit follow it."""
 
 from __future__ import annotations
 
 import itertools
+import re
 from uuid import UUID
 
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.models import Appeal, AppealChannel, AppealStatus, PlaceKind, Role, SubmitterKind, User
 from server.services import accounts, appeal_scope, places
 from server.services.appeals import utc_now
+from tests.integration.sync_world import Device, push_results
 
 # (assigned to the worker, collected by the worker, where) -> may the worker see and edit it?
 WHERE = ("grid", "other_grid", "none")
@@ -68,3 +70,29 @@ async def test_the_case_page_follows_the_rule(key: tuple[bool, bool, str], db: A
     reference = await db.scalar(select(Appeal.reference).where(Appeal.id == cases[key]))
     response = await client.get(f"/appeals/{reference}")
     assert response.status_code == (200 if EXPECTED[key] else 403)
+
+
+async def test_the_pull_a_sync_edit_and_the_edit_list_follow_the_rule(db: AsyncSession, client, web) -> None:  # type: ignore[no-untyped-def]
+    """The phone downloads exactly the cases of the rule, may edit exactly those (the others are
+    `forbidden`), and /field/appeals/edit lists exactly those (open ones): not only the worker's own."""
+    worker, cases = await _arrange(db)
+    allowed = {str(cases[key]) for key in EXPECTED if EXPECTED[key]}
+    await web.login("wang", "password-1")
+    phone = Device()
+    pulled = (await client.get("/sync/pull", headers=phone.headers)).json()
+    assert not pulled["more"]
+    assert {r["id"] for r in pulled["records"] if r["entity"] == "appeal"} == allowed
+
+    page = await client.get("/field/appeals/edit")
+    assert page.status_code == 200
+    assert set(re.findall(r'<option value="([0-9a-f-]{36})"', page.text)) == allowed
+
+    edits = {key: phone.mutation("appeal", "update", {"location_detail": "3号楼2单元门口"}, entity_id=cases[key], base_version=1) for key in EXPECTED}
+    results = await push_results(client, phone, *edits.values())
+    for key, result in zip(edits, results, strict=True):
+        if EXPECTED[key]:
+            assert result["status"] == "applied", (key, result)
+        else:
+            assert (result["status"], result["code"]) == ("rejected", "forbidden"), (key, result)
+    changed = set(await db.scalars(select(Appeal.id).where(Appeal.location_detail == "3号楼2单元门口").execution_options(populate_existing=True)))
+    assert {str(i) for i in changed} == allowed

@@ -405,6 +405,8 @@ async def test_a_resident_who_left_a_phone_number_gets_the_case_number_and_query
     texts = [m for m in recording.messages if m.kind == "query_code"]
     assert len(texts) == 1
     assert texts[0].user_id is None
-    assert texts[0].params == {"reference": with_phone.reference, "query_code": with_phone.query_code, "phone": "139 0000 0002"}
+    assert texts[0].params == {
+        "reference": with_phone.reference, "query_code": with_phone.query_code, "phone": "139 0000 0002", "track_url": "/track",
+    }
     rendered = notifications.render_text(texts[0].text, texts[0].params, "zh_CN")
     assert with_phone.reference in rendered and with_phone.query_code in rendered and "查询码" in rendered

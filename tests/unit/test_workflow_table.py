@@ -7,6 +7,8 @@ change to the rules has to be made twice: once in the code and once, on purpose,
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -18,8 +20,11 @@ from server.services.appeal_workflow import (
     SUBMITTER,
     TRANSITIONS,
     Action,
+    CaseFacts,
     allowed_actions,
+    available,
     is_allowed,
+    refusal,
     target_of,
 )
 
@@ -102,7 +107,7 @@ def test_target_of_every_allowed_transition(action: Action) -> None:
     for state in sources | extra:
         for evaluation in evaluations:
             if action is Action.RETURN_VISIT and evaluation is not None and state is not S.RESOLVED:
-                continue  # refused: an evaluated case takes no second evaluation (see the service tests)
+                continue  # refused: an evaluated case takes no second evaluation (the check, see GUARDED below)
             plain = state if target is None else target
             want = TARGETS.get((action, state, evaluation), plain)
             assert target_of(state, action, Submitted(evaluation)) == want, (action, state, evaluation)
@@ -142,3 +147,100 @@ def test_every_state_and_action_has_a_label() -> None:
     assert set(STATUS_LABELS) == set(S)
     assert set(ACTION_LABELS) == set(Action)
     assert all(label.strip() for label in [*STATUS_LABELS.values(), *ACTION_LABELS.values()])
+
+
+# --- The guards and checks: who may act on which case, and what may be submitted ---------------------------
+
+
+@dataclass(frozen=True)
+class Someone:
+    principal: object
+    user_id: UUID | None = None
+    department_id: UUID | None = None
+
+
+ME, COLLEAGUE, OUR_DEPT, OTHER_DEPT = uuid4(), uuid4(), uuid4(), uuid4()
+STAFF_MEMBER = Someone(Role.STAFF, uuid4())
+WORKER = Someone(Role.GRID_WORKER, ME)
+DEPARTMENT = Someone(Role.DEPARTMENT, uuid4(), OUR_DEPT)
+NOT_YOURS = "This case is not assigned to you."
+NOT_YOUR_DEPARTMENT = "This case is not assigned to your department."
+EVALUATED_ALREADY = "This case has already been evaluated."
+
+
+def case(status: S, **facts: object) -> CaseFacts:
+    return CaseFacts(status=status, **facts)  # type: ignore[arg-type]
+
+
+# (case, action, actor, what is submitted) -> (the refusal's msgid, 403 rather than 409, its field), or None.
+GUARDED: list[tuple[CaseFacts, Action, Someone, Submitted | None, tuple[str, bool, str | None] | None]] = [
+    # A department handles its own cases only; staff any case.
+    (case(S.TRANSFERRED, department_id=OUR_DEPT), Action.ACCEPT, DEPARTMENT, None, None),
+    (case(S.TRANSFERRED, department_id=OTHER_DEPT), Action.ACCEPT, DEPARTMENT, None, (NOT_YOUR_DEPARTMENT, True, None)),
+    (case(S.TRANSFERRED), Action.ACCEPT, DEPARTMENT, None, (NOT_YOUR_DEPARTMENT, True, None)),
+    (case(S.TRANSFERRED, department_id=OTHER_DEPT), Action.ACCEPT, STAFF_MEMBER, None, None),
+    (case(S.IN_PROGRESS, department_id=OTHER_DEPT), Action.RESOLVE, DEPARTMENT, None, (NOT_YOUR_DEPARTMENT, True, None)),
+    (case(S.IN_PROGRESS, department_id=OTHER_DEPT), Action.COMMENT, DEPARTMENT, None, (NOT_YOUR_DEPARTMENT, True, None)),
+    (case(S.CLOSED, department_id=OUR_DEPT), Action.COMMENT, DEPARTMENT, None, None),
+    # A grid worker handles the cases assigned to them; collecting one is not enough to handle it ...
+    (case(S.RECEIVED, assignee_id=ME), Action.ACCEPT, WORKER, None, None),
+    (case(S.RECEIVED, assignee_id=COLLEAGUE, created_by_id=ME), Action.ACCEPT, WORKER, None, (NOT_YOURS, True, None)),
+    (case(S.IN_PROGRESS, assignee_id=COLLEAGUE), Action.RESOLVE, WORKER, None, (NOT_YOURS, True, None)),
+    # ... but the one who collected it makes its return visit and takes the evaluation (1+N+1).
+    (case(S.RESOLVED, assignee_id=COLLEAGUE, created_by_id=ME), Action.RETURN_VISIT, WORKER, None, None),
+    (case(S.RESOLVED, assignee_id=COLLEAGUE, created_by_id=ME), Action.EVALUATE, WORKER, Submitted(Evaluation.SATISFIED), None),
+    (case(S.RESOLVED, assignee_id=COLLEAGUE, created_by_id=COLLEAGUE), Action.RETURN_VISIT, WORKER, None, (NOT_YOURS, True, None)),
+    (case(S.RESOLVED, assignee_id=COLLEAGUE), Action.EVALUATE, WORKER, Submitted(Evaluation.SATISFIED), (NOT_YOURS, True, None)),
+    # A return visit on an evaluated case is recorded, but it carries no second evaluation.
+    (case(S.EVALUATED, assignee_id=ME), Action.RETURN_VISIT, WORKER, Submitted(), None),
+    (case(S.EVALUATED, assignee_id=ME), Action.RETURN_VISIT, WORKER, Submitted(Evaluation.UNSATISFIED), (EVALUATED_ALREADY, False, "evaluation")),
+    (case(S.EVALUATED), Action.RETURN_VISIT, STAFF_MEMBER, Submitted(Evaluation.SATISFIED), (EVALUATED_ALREADY, False, "evaluation")),
+    (case(S.RESOLVED), Action.RETURN_VISIT, STAFF_MEMBER, Submitted(Evaluation.UNSATISFIED), None),
+    # Only the resident changes an evaluation.
+    (case(S.EVALUATED, evaluation=Evaluation.SATISFIED), Action.EVALUATE, STAFF_MEMBER, Submitted(Evaluation.UNSATISFIED), (EVALUATED_ALREADY, False, None)),
+    (case(S.EVALUATED, evaluation=Evaluation.SATISFIED), Action.EVALUATE, Someone(SUBMITTER), Submitted(Evaluation.UNSATISFIED), None),
+    # Summoned departments report in once.
+    (case(S.TRANSFERRED, summoned=True, summoned_unreported=True), Action.REPORT_IN, DEPARTMENT, None, None),
+    (case(S.TRANSFERRED, summoned=True), Action.REPORT_IN, DEPARTMENT, None, ("Your department has already reported in.", False, None)),
+    (case(S.TRANSFERRED), Action.REPORT_IN, DEPARTMENT, None, ("Your department was not summoned for this case.", True, None)),
+    # A case is marked complex once, and closed only after its return visit.
+    (case(S.IN_PROGRESS, is_complex=True), Action.MARK_COMPLEX, STAFF_MEMBER, None, ("This case is already marked as complex.", False, None)),
+    (case(S.EVALUATED), Action.CLOSE, STAFF_MEMBER, None, ("A case can be closed only after its return visit.", False, None)),
+    (case(S.EVALUATED, has_return_visit=True), Action.CLOSE, STAFF_MEMBER, None, None),
+    # The table before the guards: the role, then the state.
+    (case(S.IN_PROGRESS, is_complex=True), Action.MARK_COMPLEX, WORKER, None, ("Your role cannot take this action.", True, None)),
+    (case(S.CLOSED, has_return_visit=True), Action.CLOSE, STAFF_MEMBER, None, ("This action is not possible at the current status: %(status)s.", False, None)),
+]
+
+
+@pytest.mark.parametrize(("facts", "action", "actor", "submitted", "expected"), GUARDED)
+def test_the_guards_and_checks_of_the_table(
+    facts: CaseFacts, action: Action, actor: Someone, submitted: Submitted | None, expected: tuple[str, bool, str | None] | None,
+) -> None:
+    found = refusal(facts, action, actor, submitted)
+    assert (found and (found.message, found.scope, found.field)) == expected
+    if expected is None or expected[2] is not None:
+        # What the case page offers: the action, when only what could be submitted with it is refused.
+        assert action in available(facts, actor)
+    else:
+        assert action not in available(facts, actor)
+
+
+def test_the_case_page_offers_exactly_what_would_be_accepted() -> None:
+    """available() over every state and a spread of cases and actors: an action is offered iff refusal()
+    lets it through with nothing submitted, and the offers of a few plain cases are spelled out."""
+    actors = [STAFF_MEMBER, WORKER, DEPARTMENT, Someone(Role.SUPERVISOR, uuid4()), Someone(SUBMITTER)]
+    spread = [
+        {"assignee_id": ME}, {"created_by_id": ME}, {"department_id": OUR_DEPT, "summoned": True, "summoned_unreported": True},
+        {"department_id": OTHER_DEPT, "is_complex": True, "has_return_visit": True, "evaluation": Evaluation.SATISFIED},
+    ]
+    for status, facts, actor in itertools.product(S, spread, actors):
+        offered = available(case(status, **facts), actor)
+        assert offered == [a for a in TRANSITIONS if refusal(case(status, **facts), a, actor) is None]
+    assert available(case(S.RESOLVED, created_by_id=ME), WORKER) == [Action.RETURN_VISIT, Action.EVALUATE, Action.COMMENT]
+    assert available(case(S.IN_PROGRESS, assignee_id=COLLEAGUE), WORKER) == [Action.COMMENT]
+    assert available(case(S.IN_PROGRESS, department_id=OUR_DEPT), DEPARTMENT) == [Action.RESOLVE, Action.COMMENT]
+    assert available(case(S.IN_PROGRESS, department_id=OUR_DEPT, summoned=True, summoned_unreported=True), DEPARTMENT) == [
+        Action.REPORT_IN, Action.RESOLVE, Action.COMMENT,
+    ]
+    assert available(case(S.IN_PROGRESS, department_id=OTHER_DEPT), DEPARTMENT) == []

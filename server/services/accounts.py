@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
 from datetime import UTC, datetime
 from functools import cache
 from uuid import UUID
@@ -16,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import N_
 from server.models import Role, User
+from server.offloop import Slots
 from server.services.errors import ServiceError
 
 # Named argon2 parameter sets (settings.password_hashing). "strong" is RFC 9106's low-memory profile
@@ -24,8 +23,9 @@ from server.services.errors import ServiceError
 # weaker than the configured profile re-hashes it.
 HASHING_PROFILES = {"strong": profiles.RFC_9106_LOW_MEMORY, "cheapest": profiles.CHEAPEST}
 DEFAULT_HASHING = "strong"
-# At most this many hashes at once (each "strong" one takes 64 MiB and a core for about 0.25 s).
-_HASH_SLOTS = threading.BoundedSemaphore(2)
+# At most this many hashes at once per process (each "strong" one takes 64 MiB and a core for about
+# 0.25 s); one waiting its turn holds no thread (server/offloop.py).
+HASH_SLOTS = Slots(2)
 _profile = DEFAULT_HASHING
 
 
@@ -50,18 +50,16 @@ def _dummy_hash(profile: str) -> str:
 
 
 def _hash_blocking(password: str) -> str:
-    with _HASH_SLOTS:
-        return hasher_for(_profile).hash(password)
+    return hasher_for(_profile).hash(password)
 
 
 def _verify_blocking(password_hash: str | None, password: str) -> tuple[bool, bool]:
     """(the password matches, the hash should be renewed); runs in a worker thread."""
     hasher = hasher_for(_profile)
-    with _HASH_SLOTS:
-        try:
-            hasher.verify(password_hash or _dummy_hash(_profile), password)
-        except (VerificationError, InvalidHashError):
-            return False, False
+    try:
+        hasher.verify(password_hash or _dummy_hash(_profile), password)
+    except (VerificationError, InvalidHashError):
+        return False, False
     return password_hash is not None, password_hash is not None and _weaker_than_configured(password_hash)
 
 
@@ -93,7 +91,7 @@ ROLE_LABELS: dict[Role, str] = {
 
 async def hash_password(password: str) -> str:
     """An argon2 hash of the password, computed off the event loop (it is CPU work by design)."""
-    return await asyncio.to_thread(_hash_blocking, password)
+    return await HASH_SLOTS.run(_hash_blocking, password)
 
 
 def normalise_username(username: str) -> str:
@@ -141,7 +139,7 @@ async def create_user(
 async def authenticate(session: AsyncSession, username: str, password: str) -> User | None:
     """The active user with this username and password, or None. Upgrades old hashes on the way."""
     user = await get_user_by_username(session, username)
-    matches, renew = await asyncio.to_thread(_verify_blocking, user.password_hash if user else None, password)
+    matches, renew = await HASH_SLOTS.run(_verify_blocking, user.password_hash if user else None, password)
     if not matches or user is None or not user.is_active:
         return None
     if renew:

@@ -7,7 +7,6 @@ A photo is processed once: when a form arrives with it, or when a phone uploads 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import json
@@ -15,7 +14,6 @@ import os
 import shutil
 import time
 import warnings
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from server.i18n import N_
+from server.offloop import Slots
 from server.services.errors import ServiceError
 
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
@@ -36,8 +35,8 @@ ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "HEIF", "MPO"}
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own guard, behind ours
 DECODES_AT_ONCE = 2  # per event loop (one per server process)
 # Taken on the loop, before a thread is asked for: a decode waiting its turn holds no thread of the
-# default pool, which password hashing and the other off-loop work share.
-_decode_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+# default pool, which password hashing and the other off-loop work share (server/offloop.py).
+DECODE_SLOTS = Slots(DECODES_AT_ONCE)
 STAGED_RETENTION_SECONDS = 7 * 24 * 3600  # an uploaded photo no sync used is deleted after this
 
 
@@ -115,22 +114,13 @@ def check_photos(raws: Sequence[bytes]) -> None:
         check_photo(raw)
 
 
-def _slots() -> asyncio.Semaphore:
-    loop = asyncio.get_running_loop()
-    slots = _decode_slots.get(loop)
-    if slots is None:
-        slots = _decode_slots[loop] = asyncio.Semaphore(DECODES_AT_ONCE)
-    return slots
-
-
 async def process_photos(raws: Sequence[bytes]) -> list[ProcessedPhoto]:
     """Check every photo's header first (so a refused one costs nothing), then decode them off the loop,
     at most DECODES_AT_ONCE at a time. The first refused photo raises ServiceError."""
     check_photos(raws)
     processed = []
     for raw in raws:
-        async with _slots():
-            processed.append(await asyncio.to_thread(normalise_photo, raw))
+        processed.append(await DECODE_SLOTS.run(normalise_photo, raw))
     return processed
 
 

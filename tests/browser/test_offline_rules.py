@@ -64,6 +64,15 @@ def appeals_described(server: LiveServer, description: str) -> int:
     return in_db(server.settings, lambda s: s.scalar(select(func.count()).select_from(Appeal).where(Appeal.description == description)))
 
 
+def arrives_once(page: Page, live_server: LiveServer, description: str) -> None:
+    """Wait (up to 20 s) for the phone's outbox to deliver the appeal described so: then it is there exactly once."""
+    for _ in range(100):
+        if appeals_described(live_server, description) == 1:
+            break
+        page.wait_for_timeout(200)
+    assert appeals_described(live_server, description) == 1
+
+
 # --- forms that post to the server ---------------------------------------------------------------------------
 
 
@@ -162,11 +171,7 @@ def test_offline_sign_out_says_what_happens_to_waiting_records(page: Page, conte
     assert appeals_described(live_server, description) == 0  # waiting for its user's next sign-in
     sign_in(page, "grid")
     field_ready(page)
-    for _ in range(100):
-        if appeals_described(live_server, description) == 1:
-            break
-        page.wait_for_timeout(200)
-    assert appeals_described(live_server, description) == 1
+    arrives_once(page, live_server, description)
 
 
 # --- what the service worker keeps, and how long it waits -----------------------------------------------------
@@ -261,11 +266,7 @@ def test_saved_pages_go_when_the_browser_drops_an_expired_session(page: Page, co
     assert appeals_described(live_server, description) == 0
     sign_in(page, "grid")
     field_ready(page)
-    for _ in range(100):
-        if appeals_described(live_server, description) == 1:
-            break
-        page.wait_for_timeout(200)
-    assert appeals_described(live_server, description) == 1
+    arrives_once(page, live_server, description)
 
 
 PAGES_LIMIT = 60  # pwa/service-worker.js; docs/field.md says so to the people using the phone
@@ -307,7 +308,6 @@ def _grid_user_id(server: LiveServer) -> str:
 def test_records_queued_by_an_older_outbox_survive_the_upgrade(page: Page, live_server: LiveServer) -> None:
     """A phone last used with outbox database version 1 holds a queued appeal; the new app keeps it and sends it."""
     user_id = _grid_user_id(live_server)
-    place_id = str(in_db(live_server.settings, lambda s: s.scalar(select(User.place_id).where(User.username == "grid"))))
     device_id, description = str(uuid4()), "版本升级前登记的诉求：小区健身器材损坏"
     mutation = {
         "mutation_id": str(uuid4()), "device_id": device_id, "user_id": user_id, "seq": 1, "entity": "appeal",
@@ -346,11 +346,7 @@ def test_records_queued_by_an_older_outbox_survive_the_upgrade(page: Page, live_
     )
     sign_in(page, "grid")
     field_ready(page)
-    for _ in range(100):
-        if appeals_described(live_server, description) == 1:
-            break
-        page.wait_for_timeout(200)
-    assert appeals_described(live_server, description) == 1
+    arrives_once(page, live_server, description)
     assert page.evaluate("() => new Promise((ok) => { const r = indexedDB.open('shanzhi-field'); r.onsuccess = () => { ok(r.result.version); r.result.close(); }; })") == 2
 
 

@@ -223,22 +223,24 @@ def render_part(request: Request, template: str, **context: Any) -> Markup:
     return Markup(request.app.template_engine.get_template(template).render(**context))  # noqa: S704 - autoescaped template
 
 
-def public_cache(request: Request, topic: str, *, max_entries: int = 256, at_least: float = 0.0) -> SharedCache:
+def public_cache(request: Request, topic: str, *, max_entries: int = 256, at_least: float = 0.0,
+                 grace: float | None = None) -> SharedCache:
     """The process's cache of the public pages computed from `topic` (its models are `watch`ed), made on first
     use with the app's sharing time (`SHANZHI_PUBLIC_CACHE_SECONDS`), or `at_least` seconds for a topic whose
-    changes in other processes are announced (the boards); sharing turned off (0) stays off."""
+    changes in other processes are announced (the boards); sharing turned off (0) stays off. `grace`: how
+    long past its time a value may still be answered while it is refreshed (SharedCache)."""
     caches: dict[str, SharedCache] = request.app.state.public_pages
     cache = caches.get(topic)
     if cache is None:
         shared: SharedCache = request.app.state.public_figures
         ttl = max(shared.ttl, at_least) if shared.ttl > 0 else shared.ttl
-        cache = caches[topic] = SharedCache(topic, shared.session_factory, ttl=ttl, max_entries=max_entries)
+        cache = caches[topic] = SharedCache(topic, shared.session_factory, ttl=ttl, max_entries=max_entries, grace=grace)
     return cache
 
 
 async def shared_part(request: Request, topic: str, key: Hashable, compute: Callable[[Any], Awaitable[Any]], *,
-                      at_least: float = 0.0) -> Any:
+                      at_least: float = 0.0, grace: float | None = None) -> Any:
     """What `compute(session)` returns for `key` in the current language, computed once and shared by every
     request until a commit writes a model watched by `topic` (or the sharing time passes): the data of a public
     page and its parts rendered with `render_part`. The language is part of the key, as the parts are translated."""
-    return await public_cache(request, topic, at_least=at_least).get((current_locale.get(), key), compute)
+    return await public_cache(request, topic, at_least=at_least, grace=grace).get((current_locale.get(), key), compute)

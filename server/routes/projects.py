@@ -507,6 +507,8 @@ def _charts(rows: list[Any]) -> tuple[Any, Any]:
 
 @get("/property/{code:str}", opt=public(), name="property-page")
 async def property_page(request: Request, code: FromPath[str]) -> Template:
+    if not 0 < len(code) <= 12:  # no compound has such a code: nothing to compute or keep
+        raise NotFoundException
     user = current_user(request)
     is_staff = bool(user and user.role in STAFF)
 
@@ -523,7 +525,7 @@ async def property_page(request: Request, code: FromPath[str]) -> Template:
                            projects=await svc.list_projects(session, place_id=place.id, page_size=10), **_labels())
         return gettext("Property disclosure: %(place)s") % {"place": place.name}, html
 
-    shown = await shared_part(request, svc.PAGES_TOPIC, ("compound", code, is_staff), compute)
+    shown = await shared_part(request, svc.PAGES_TOPIC, ("compound", code.upper(), is_staff), compute)
     if shown is None:
         raise NotFoundException
     title, content = shown

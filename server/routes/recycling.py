@@ -522,7 +522,10 @@ async def card_page(request: Request, settings: Config, token: FromPath[str]) ->
         return ShownCard(station, household.station_id, household.card_number, render_part(request, "recycling/_card_head.html", **context),
                          render_part(request, "recycling/_card_body.html", **context))
 
-    shown: ShownCard | None = await shared_part(request, recycling.CARD_TOPIC, token, compute) if len(token) <= 64 else None
+    # Never answered past its time, not even while refreshing: a card replaced through another process
+    # stops working within SHANZHI_PUBLIC_CACHE_SECONDS.
+    shown: ShownCard | None = (await shared_part(request, recycling.CARD_TOPIC, token, compute, grace=0.0)
+                               if len(token) <= 64 else None)
     if shown is None:
         raise NotFoundException
     user = current_user(request)

@@ -721,7 +721,7 @@ async def latest_lines(session: AsyncSession, limit: int = BOARD_LATEST, station
     latest = select(RecyclingDropoff.id).where(_dropoff_not_reversed())
     if station_id is not None:
         latest = latest.where(RecyclingDropoff.station_id == station_id)
-    latest = latest.order_by(RecyclingDropoff.recorded_at.desc()).limit(limit)
+    latest = latest.order_by(RecyclingDropoff.recorded_at.desc(), RecyclingDropoff.id.desc()).limit(limit)
     query = (select(RecyclingDropoff.recorded_at, RecyclingCategory.name, RecyclingDropoffLine.grams)
              .join(RecyclingDropoffLine, RecyclingDropoffLine.dropoff_id == RecyclingDropoff.id)
              .join(RecyclingCategory, RecyclingDropoffLine.category_id == RecyclingCategory.id)

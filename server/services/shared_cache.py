@@ -4,11 +4,16 @@ computed once and shared by every request for a few seconds (issue 11).
 - A value is keyed by (topic, key); a topic names the tables it is computed from (`watch`).
 - A commit that wrote a watched table moves its topic's generation: the next request recomputes (and
   waits for it), so a change made through this process shows at once.
-- A value older than `ttl` seconds is still answered at once while one refresh runs behind it
-  (stale-while-revalidate): another process's change (PostgreSQL, `--workers 2`) and "now"-dependent
-  figures are at most `ttl` seconds plus one computation old, and nobody waits for the clock.
+- A value older than `ttl` seconds, but not more than `grace` seconds past that (default: `ttl` again),
+  is still answered at once while one refresh runs behind it (stale-while-revalidate): another
+  process's change (PostgreSQL, `--workers 2`) and "now"-dependent figures are at most `ttl + grace`
+  seconds old, and nobody waits for the clock while visitors keep coming. An older value is computed
+  again before it is answered (the first visitor after a quiet hour waits for it); `grace=0` never
+  answers a value past its time (a household's card page).
 - Concurrent requests for a missing value wait for one computation instead of running N ("single
-  flight"), so a burst of visitors after a change costs one aggregate, not one per visitor.
+  flight"), so a burst of visitors after a change costs one aggregate, not one per visitor. A request
+  joins only a computation started after the last change it knows of: one started before a commit
+  would answer what the commit changed.
 - At most `max_entries` values per cache (least recently used go first): a client that varies the
   query string cannot grow the process.
 """
@@ -100,14 +105,16 @@ class SharedCache:
     so a refresh can run after the request that started it has ended."""
 
     def __init__(
-        self, topic: str, session_factory: Callable[[], Any], *, ttl: float = 5.0, max_entries: int = 256
+        self, topic: str, session_factory: Callable[[], Any], *, ttl: float = 5.0, max_entries: int = 256,
+        grace: float | None = None,
     ) -> None:
         self.topic = topic
         self.session_factory = session_factory
         self.ttl = ttl
+        self.grace = ttl if grace is None else grace
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
-        self._pending: dict[Hashable, asyncio.Future[Any]] = {}
+        self._pending: dict[Hashable, tuple[asyncio.Future[Any], int]] = {}  # key -> (computation, its generation)
         self._refreshing: set[asyncio.Task[Any]] = set()
         self.computed = 0  # how many times a value was computed (the tests read it)
 
@@ -120,18 +127,20 @@ class SharedCache:
                 return await compute(session)
         entry = self._entries.get(key)
         current = generation(self.topic)
-        if entry is not None and entry.generation == current:
+        now = time.monotonic()
+        pending = self._pending.get(key)
+        in_flight = pending[0] if pending is not None and pending[1] == current else None
+        if entry is not None and entry.generation == current and now < entry.expires + self.grace:
             self._entries.move_to_end(key)
-            if entry.expires <= time.monotonic() and key not in self._pending:
+            if entry.expires <= now and in_flight is None:
                 # Only old, not changed here: answer at once and refresh behind (stale-while-revalidate),
                 # so no visitor waits for the aggregate because the clock moved.
                 task = asyncio.create_task(self._compute(key, compute, current))
                 self._refreshing.add(task)
                 task.add_done_callback(self._refreshed)
             return entry.value  # type: ignore[no-any-return]
-        pending = self._pending.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)  # type: ignore[no-any-return]
+        if in_flight is not None:  # started after the last change: its answer is current
+            return await asyncio.shield(in_flight)  # type: ignore[no-any-return]
         return await self._compute(key, compute, current)
 
     def _refreshed(self, task: asyncio.Task[Any]) -> None:
@@ -142,7 +151,7 @@ class SharedCache:
     async def _compute(self, key: Hashable, compute: Callable[[Any], Awaitable[T]], current: int) -> T:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         future.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "exception never retrieved"
-        self._pending[key] = future
+        self._pending[key] = (future, current)
         try:
             async with self.session_factory() as session:
                 value = await compute(session)
@@ -153,7 +162,8 @@ class SharedCache:
                 future.set_exception(error)
             raise
         finally:
-            del self._pending[key]
+            if self._pending.get(key, (None, 0))[0] is future:  # not replaced by a computation after a change
+                del self._pending[key]
         future.set_result(value)
         self.computed += 1
         # Stored under the generation read before computing: a commit during the computation makes it stale.

@@ -2,7 +2,8 @@
 show offline"), and a draft is personal data: a resident's name and phone. In a phone-sized Chromium:
 
 - signing out drops every draft; the next person sees an empty form;
-- a session that ended (an expired cookie) keeps the draft for the person who typed it, and only for them;
+- a session that ended (an expired cookie) keeps the draft for the person who typed it, and only for them,
+  also when the form was sent after the session ended (the server's refusal page keeps it);
 - a draft is only ever shown to the person who typed it;
 - a draft typed with nobody signed in (the suggestion box on a shared phone) lives an hour, and goes
   as soon as the form reached the server.
@@ -70,6 +71,23 @@ def test_a_session_that_ended_keeps_the_draft_for_its_owner_only(page: Page, con
     sign_in(page, "admin")
     expect_an_empty_appeal_form(page)
     assert drafts(page) == []
+
+
+def test_a_form_sent_after_the_session_ended_keeps_what_was_typed(page: Page, context: BrowserContext, live_server: LiveServer) -> None:
+    """The cookie expired between typing and pressing send: the server refuses the form (401), and signing in
+    again gives the form back as it was typed."""
+    sign_in(page, "staff")
+    type_an_appeal(page)
+    kept = [c for c in context.cookies() if c["name"] != "shanzhi_session"]
+    context.clear_cookies()
+    context.add_cookies(kept)  # only the session went; the CSRF cookie stays, as it does in a browser
+    page.locator("#description").locator("xpath=ancestor::form").locator("button[type=submit]").click()
+    expect(page.locator(".error-code")).to_have_text("401")
+    assert len(drafts(page)) == 1
+    sign_in(page, "staff")
+    page.goto("/appeals/new")
+    expect(page.locator("#description")).to_have_value(DESCRIPTION)
+    expect(page.locator("#submitter_phone")).to_have_value(PHONE)
 
 
 def test_a_draft_is_shown_only_to_the_person_who_typed_it(

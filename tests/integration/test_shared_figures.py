@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import update
@@ -18,7 +19,7 @@ from server.app import create_app
 from server.models import Appeal
 from server.services import appeal_metrics
 from server.services.demo import DemoReport
-from server.services.shared_cache import SharedCache
+from server.services.shared_cache import SharedCache, invalidate
 from server.settings import Settings
 from tests.helpers import Web
 from tests.integration.test_suggest import GOOD, post_suggestion
@@ -100,3 +101,70 @@ async def test_a_write_outside_this_process_shows_within_the_time_to_live(
             await asyncio.sleep(0.05)
         assert fresh[moved] == 0 and fresh[target] == before[target] + before[moved]
         assert fresh == (await appeal_metrics.compute(db, tz=settings.tz)).by_category
+
+
+class Clock:
+    """The cache's monotonic clock, moved by the test (no sleeping, nothing left to timing)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    from server.services import shared_cache
+
+    fake = Clock()
+    monkeypatch.setattr(shared_cache, "time", fake)
+    return fake
+
+
+async def test_a_value_long_past_its_time_is_computed_again_before_it_is_answered(config: SQLAlchemyAsyncConfig, clock: Clock) -> None:
+    """Served stale only within its grace (a quiet hour in another process must not show a replaced card or a
+    withdrawn comment to the next visitor); with grace 0, never past its time."""
+    counted = iter(range(1, 100))
+
+    async def compute(_session: AsyncSession) -> int:
+        return next(counted)
+
+    cache = SharedCache("test:grace", config.get_session, ttl=5, grace=5)
+    assert await cache.get("k", compute) == 1
+    clock.now += 7  # past its time, within the grace: answered at once, refreshed behind
+    assert await cache.get("k", compute) == 1
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert await cache.get("k", compute) == 2  # the refresh
+    clock.now += 3600  # a quiet hour: computed again before it is answered
+    assert await cache.get("k", compute) == 3
+
+    strict = SharedCache("test:grace", config.get_session, ttl=5, grace=0)
+    assert await strict.get("k", compute) == 4
+    clock.now += 6
+    assert await strict.get("k", compute) == 5
+
+
+async def test_a_request_after_a_change_does_not_take_a_computation_started_before_it(config: SQLAlchemyAsyncConfig) -> None:
+    release = asyncio.Event()
+    started = asyncio.Event()
+    versions = iter(("before the change", "after the change"))
+
+    async def slow(_session: AsyncSession) -> str:
+        value = next(versions)
+        started.set()
+        await release.wait()
+        return value
+
+    cache = SharedCache("test:in-flight", config.get_session, ttl=60)
+    first = asyncio.create_task(cache.get("k", slow))
+    await started.wait()
+    invalidate("test:in-flight")  # a commit wrote what the page shows, while it was being computed
+    second = asyncio.create_task(cache.get("k", slow))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    release.set()
+    assert await first == "before the change"  # asked before the commit
+    assert await second == "after the change"
+    assert await cache.get("k", slow) == "after the change"

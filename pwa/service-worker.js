@@ -172,10 +172,6 @@ function isSavablePage(request, response) {
   return response.ok && !response.redirected && type.startsWith("text/html") && !new URL(request.url).search;
 }
 
-function endsSession(response) {
-  return response.redirected && new URL(response.url).pathname.startsWith("/login");
-}
-
 // Changes to the saved pages run one after another, in the order they were asked for: a purge asked for
 // by the sign-in page is over before the next person's first page is saved, never half-way through it.
 let pagesQueue = Promise.resolve();
@@ -245,11 +241,11 @@ async function networkFirstPage(event) {
   const cached = cache.match(request).then((hit) => hit || cache.match(request, { ignoreSearch: true }));
   const revalidated = revalidate(request, cache);
   const network = revalidated.then(({ response }) => response);
-  // Whatever the page gets, the fresh copy is saved (or the saved pages dropped when the session ended).
+  // Whatever the page gets, the fresh copy is saved (a redirect to the sign-in page is not: that page
+  // itself asks for the purge, PURGE_PAGES).
   event.waitUntil(
     revalidated
       .then(({ response, saved }) => {
-        if (endsSession(response)) return purgePages();
         if (!saved && isSavablePage(request, response)) return putPage(request, response.clone());
         return null;
       })

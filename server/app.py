@@ -251,7 +251,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "settings": settings, "alchemy": alchemy, "alchemy_engine": alchemy.get_engine(),
                 "public_figures": SharedCache("appeals", alchemy.get_session, ttl=settings.public_cache_seconds),
                 "overview_figures": SharedCache(overview.TOPIC, alchemy.get_session, ttl=settings.public_cache_seconds),
-                "policy_pages": SharedCache("policies", alchemy.get_session, ttl=settings.public_cache_seconds),
                 "public_pages": {},  # one SharedCache per topic of public pages, made on first use (web.public_cache)
                 "scan_counts": scan_counts,
             }

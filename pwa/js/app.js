@@ -73,7 +73,7 @@ function readDraft(key) {
     (owner !== "anon" || Date.now() - draft.savedAt < ANONYMOUS_DRAFT_MS);
   // Another person's draft is dropped only on a page someone is signed in to: the offline page (which
   // shows nobody) must not throw away what the signed-in worker typed.
-  if (!usable && (userId || owner === "anon" || !owner.startsWith("user-"))) forgetDraft(key);
+  if (!usable && (userId || !owner.startsWith("user-"))) forgetDraft(key);
   return usable ? draft.values : null;
 }
 

@@ -76,8 +76,12 @@ def _render(request: Request, name: str, figures: dict[str, Any], screen: bool, 
 async def _shown(request: Request, name: str, screen: bool, settings: Settings) -> Shown:
     if name == OVERVIEW:
         figures = await overview_figures(request, settings)  # shared with the API; the page part is rendered here
-        key = ("overview", figures["computed_at"], current_locale.get(), screen)
-        return await public_cache(request, OVERVIEW, max_entries=16).get(key, lambda _session: _rendered(request, name, figures, screen, settings))
+
+        async def rendered(_session: Any) -> Shown:
+            return Shown(figures, datetime.fromisoformat(figures["computed_at"]), _render(request, name, figures, screen, settings))
+
+        key = (figures["computed_at"], current_locale.get(), screen)
+        return await public_cache(request, OVERVIEW, max_entries=16).get(key, rendered)
     board = boards.BOARDS[name]
 
     async def compute(session: Any) -> Shown:
@@ -91,9 +95,6 @@ async def _shown(request: Request, name: str, screen: bool, settings: Settings) 
     shown: Shown = await shared_part(request, board.topic, screen, compute, at_least=BOARD_KEEP_SECONDS)
     return shown
 
-
-async def _rendered(request: Request, name: str, figures: dict[str, Any], screen: bool, settings: Settings) -> Shown:
-    return Shown(figures, datetime.fromisoformat(figures["computed_at"]), _render(request, name, figures, screen, settings))
 
 
 @get("/boards", opt=public())

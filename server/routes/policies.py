@@ -24,18 +24,17 @@ from litestar.response import Redirect, Template
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.i18n import current_locale, gettext
+from server.i18n import gettext
 from server.models import LEAF_KINDS, Place, Policy, PolicyCategory, PolicyGuide, PolicyQuestion, PolicyRevision, PolicyStatus, Role, User
 from server.routes.posters import qr_svg
 from server.security import public, roles
 from server.services import policies, policy_facets as facets, policy_questions
 from server.services.appeals import utc_now
 from server.services.errors import ServiceError, field_errors
-from server.services.shared_cache import SharedCache
 from server.services.policies import CATEGORY_LABELS, STATUS_LABELS, GuideInput, InvalidPolicy, PolicyContent
 from server.settings import Settings
 from server.throttle import FailureThrottle
-from server.web import client_address, current_user, flash, local_formatters, page_number, public_url, redirect, render, render_part
+from server.web import client_address, current_user, flash, local_formatters, page_number, public_url, redirect, render, render_part, shared_part
 
 
 Db = NamedDependency[AsyncSession]
@@ -139,22 +138,14 @@ async def policy_list(request: Request, db_session: Db, settings: Config) -> Tem
     async def compute(session: AsyncSession) -> tuple[policies.PolicyPage, Markup, Markup]:
         page = await policies.public_list(session, today=today, q=q, category=category, page=number)
         items = render_part(request, "policies/_items.html", policies=page.policies, today=today, category_labels=CATEGORY_LABELS,
-                                 closing_soon=policies.closing_soon)
+                            closing_soon=policies.closing_soon)
         tabs = render_part(request, "policies/_tabs.html", page=page, q=q, category=category, categories=list(PolicyCategory),
-                                category_labels=CATEGORY_LABELS, total_all=sum(page.counts.values()), list_url=list_url)
+                           category_labels=CATEGORY_LABELS, total_all=sum(page.counts.values()), list_url=list_url)
         return page, items, tabs
 
-    # The language is part of the key: the shared parts are rendered in it.
-    page, items_html, tabs_html = await _shared(request, ("list", current_locale.get(), today, q, category, number), compute)
+    page, items_html, tabs_html = await shared_part(request, policies.PAGES_TOPIC, ("list", today, q, category, number), compute)
     return render(request, "policies/list.html", page=page, items_html=items_html, tabs_html=tabs_html, q=q, category=category,
                   list_url=list_url)
-
-
-async def _shared(request: Request, key: Any, compute: Any) -> Any:
-    """The public pages' data, computed once and shared by every request until a policy, guide, FAQ or
-    place changes (or a few seconds pass): the pages QR posters send crowds to (docs/performance.md)."""
-    cache: SharedCache = request.app.state.policy_pages
-    return await cache.get(key, compute)
 
 
 @dataclass(frozen=True)
@@ -182,7 +173,7 @@ async def _public_policy(request: Request, settings: Settings, policy_id: UUID) 
         faqs = [Faq(f.faq_question or "", f.answer or "") for f in await policy_questions.faqs(session, policy.id)]
         return PublicPolicy(policies.card_of(policy), view_of(published_content(policy), today), faqs)
 
-    found: PublicPolicy | None = await _shared(request, ("policy", policy_id, today), compute)
+    found: PublicPolicy | None = await shared_part(request, policies.PAGES_TOPIC, ("policy", policy_id, today), compute)
     return found
 
 
@@ -491,10 +482,10 @@ async def guide_page(request: Request, settings: Config, slug: FromPath[str]) ->
             return None
         rows, total = await policies.guide_page(session, guide, today)
         items = render_part(request, "guides/_items.html", rows=rows, today=today, category_labels=CATEGORY_LABELS,
-                                 closing_soon=policies.closing_soon)
+                            closing_soon=policies.closing_soon)
         return PublicGuide(guide.id, guide.name, guide.description, rows, total, items)
 
-    shown: PublicGuide | None = await _shared(request, ("guide", current_locale.get(), slug.lower(), today), compute)
+    shown: PublicGuide | None = await shared_part(request, policies.PAGES_TOPIC, ("guide", slug.lower(), today), compute)
     if shown is None:
         raise NotFoundException
     if _counts_as_scan(request):

@@ -499,8 +499,7 @@ async def ledger_export(request: Request, db_session: Db, settings: Config, stat
 class ShownCard:
     """A household's card page as anyone holding the card sees it, rendered once in the language of the key."""
 
-    station: RecyclingStation | None
-    station_id: UUID
+    station: RecyclingStation
     card_number: str
     head_html: Markup
     body_html: Markup
@@ -519,7 +518,8 @@ async def card_page(request: Request, settings: Config, token: FromPath[str]) ->
         context = _common(request, settings, None, household=household, card_station=station,
                           rows=await recycling.entry_rows(session, recycling.ledger_query(household_id=household.id).limit(HISTORY)),
                           goods=await recycling.goods_of(session, household.station_id, active_only=True))
-        return ShownCard(station, household.station_id, household.card_number, render_part(request, "recycling/_card_head.html", **context),
+        assert station is not None  # a household belongs to a station (foreign key)
+        return ShownCard(station, household.card_number, render_part(request, "recycling/_card_head.html", **context),
                          render_part(request, "recycling/_card_body.html", **context))
 
     # Never answered past its time, not even while refreshing: a card replaced through another process
@@ -530,7 +530,7 @@ async def card_page(request: Request, settings: Config, token: FromPath[str]) ->
         raise NotFoundException
     user = current_user(request)
     response = render(request, "recycling/card_page.html", shown=shown,
-                      operator=bool(user and shown.station and recycling.may_work_at(user, shown.station)))
+                      operator=bool(user and recycling.may_work_at(user, shown.station)))
     response.headers["X-Robots-Tag"] = "noindex"
     response.headers["Referrer-Policy"] = "no-referrer"  # the link is the credential
     response.headers["Cache-Control"] = "private, no-cache"

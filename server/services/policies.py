@@ -255,11 +255,10 @@ def today(tz: ZoneInfo) -> date:
     return local_today(tz, utc_now())
 
 
-# The public pages' shared figures (app.state.policy_pages) are computed again after a commit that wrote these.
-watch(Policy, "policies")
-watch(PolicyGuide, "policies")
-watch(PolicyQuestion, "policies")
-watch(Place, "policies")
+# The public pages (routes/policies.py, web.shared_part) are computed again after a commit that wrote these.
+PAGES_TOPIC = "policies"
+for _model in (Policy, PolicyGuide, PolicyQuestion, Place):
+    watch(_model, PAGES_TOPIC)
 
 
 def is_expired(policy: Any, today: date) -> bool:

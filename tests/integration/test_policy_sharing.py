@@ -6,17 +6,13 @@ again with sharing on, so the list and a policy's page are held to the same."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.app import create_app
 from server.models import Role
+from server.services import policies
 from server.services.shared_cache import SharedCache
-from server.settings import Settings
 from tests.helpers import Web
 from tests.integration.test_policy_pages import (  # noqa: F401 - collected here, run with sharing on
     EDIT_LOCATION,
@@ -29,16 +25,11 @@ from tests.integration.test_policy_pages import (  # noqa: F401 - collected here
     test_publish_flow_from_the_staff_pages,
     titles,
 )
-
-
-@pytest.fixture
-def app(settings: Settings) -> Litestar:
-    return create_app(replace(settings, public_cache_seconds=60))  # far longer than any test: only a commit refreshes
+from tests.integration.test_shared_public_pages import app, shared  # noqa: F401 - the app with sharing on
 
 
 def policy_pages(app: Litestar) -> SharedCache:
-    cache: SharedCache = app.state.policy_pages
-    return cache
+    return shared(app, policies.PAGES_TOPIC)
 
 
 async def publish_on_the_staff_pages(web: Web, title: str, **facets: list[str]) -> str:
